@@ -1,0 +1,27 @@
+# signalr_bp -- PGXS build
+EXTENSION = signalr_bp
+MODULE_big = signalr_bp
+OBJS = \
+	src/signalr_bp.o \
+	src/names.o \
+	src/streams.o \
+	src/publish.o \
+	src/fetch.o \
+	src/shmem.o \
+	src/worker.o \
+	src/stats.o
+
+DATA = $(wildcard signalr_bp--*.sql)
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+# pg_regress and isolation tests run against a server started by scripts/test
+# (preloaded, see test/postgresql.conf); `make installcheck` uses PGPORT/PGHOST.
+REGRESS = setup streams publish_fetch errors retention privileges
+REGRESS_OPTS = --inputdir=. --dbname=signalr_bp_regress
+ISOLATION = commit_order savepoints concurrent_streams retention_race
+ISOLATION_OPTS = --dbname=signalr_bp_isolation
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

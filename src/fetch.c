@@ -1,0 +1,480 @@
+/*
+ * fetch.c: reading streams -- fetch, fetch_packed (with long-poll waits),
+ * and the head/segment probes shared with the commit path.
+ *
+ * Chunks of one stream are read segment by segment in generation order and,
+ * within a segment, in offset order.  Writers pick the current segment while
+ * holding the stream's commit lock, so a newer segment never holds a smaller
+ * offset of the same stream than an older one.  Reads use a fresh snapshot
+ * (GetLatestSnapshot) whatever the caller's isolation level: a consumer always
+ * sees every transaction committed before the call.
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "signalr_bp.h"
+
+PG_FUNCTION_INFO_V1(sbp_fetch);
+PG_FUNCTION_INFO_V1(sbp_fetch_packed);
+
+/* Cached plans: one per (segment table, query) plus a few fixed ones. */
+enum
+{
+	PLAN_LOW_OFFSET,
+	PLAN_SLOTS,
+	PLAN_MAX_D0,				/* + durable*0 + slot: 8 plans */
+	PLAN_SCAN_D0 = PLAN_MAX_D0 + 2 * SBP_SEGMENTS,	/* 8 plans */
+	PLAN_COUNT = PLAN_SCAN_D0 + 2 * SBP_SEGMENTS
+};
+static SPIPlanPtr sbp_plans[PLAN_COUNT];
+
+const char *
+sbp_segment_table(bool durable, int slot)
+{
+	static const char *const names[2][SBP_SEGMENTS] = {
+		{"signalr_bp.seg_f0", "signalr_bp.seg_f1", "signalr_bp.seg_f2", "signalr_bp.seg_f3"},
+		{"signalr_bp.seg_d0", "signalr_bp.seg_d1", "signalr_bp.seg_d2", "signalr_bp.seg_d3"},
+	};
+
+	Assert(slot >= 0 && slot < SBP_SEGMENTS);
+	return names[durable ? 1 : 0][slot];
+}
+
+/* Prepare (once per backend) and return a kept plan. */
+static SPIPlanPtr
+sbp_plan(int which, const char *sql, int nargs, Oid *argtypes)
+{
+	if (sbp_plans[which] == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		sbp_plans[which] = plan;
+	}
+	return sbp_plans[which];
+}
+
+static int
+plan_index(int base, bool durable, int slot)
+{
+	return base + (durable ? SBP_SEGMENTS : 0) + slot;
+}
+
+/* The stream's low_offset under the active snapshot; errors if it was dropped. */
+int64
+sbp_read_low_offset(int32 stream_id)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(stream_id)};
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_plan(sbp_plan(PLAN_LOW_OFFSET,
+								   "SELECT low_offset FROM signalr_bp.stream"
+								   " WHERE id OPERATOR(pg_catalog.=) $1",
+								   1, argtypes),
+						  values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "low offset lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("stream with id %d was dropped", stream_id)));
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The class's segment slots, oldest generation first. */
+void
+sbp_segment_slots(bool durable, int *slots)
+{
+	Oid			argtypes[1] = {BOOLOID};
+	Datum		values[1] = {BoolGetDatum(durable)};
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_plan(sbp_plan(PLAN_SLOTS,
+								   "SELECT slot FROM signalr_bp.segment"
+								   " WHERE durable OPERATOR(pg_catalog.=) $1"
+								   " ORDER BY generation",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != SBP_SEGMENTS)
+		elog(ERROR, "segment lookup failed: %s", SPI_result_code_string(rc));
+	for (int i = 0; i < SBP_SEGMENTS; i++)
+		slots[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Offset the next message of the stream gets: one past the newest chunk,
+ * probing segments newest first, and never below low_offset.  Also reports
+ * the current (newest) segment slot when asked.
+ */
+int64
+sbp_probe_head(int32 stream_id, bool durable, int64 low_offset, int *current_slot)
+{
+	int			slots[SBP_SEGMENTS];
+	int64		head = low_offset;
+
+	sbp_segment_slots(durable, slots);
+	if (current_slot)
+		*current_slot = slots[SBP_SEGMENTS - 1];
+	for (int i = SBP_SEGMENTS - 1; i >= 0; i--)
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(stream_id)};
+		bool		isnull;
+		Datum		max;
+		int			rc;
+		char		sql[160];
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_catalog.max(last_offset) FROM %s"
+				 " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+				 sbp_segment_table(durable, slots[i]));
+		rc = SPI_execute_plan(sbp_plan(plan_index(PLAN_MAX_D0, durable, slots[i]),
+									   sql, 1, argtypes),
+							  values, NULL, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "head probe failed: %s", SPI_result_code_string(rc));
+		max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			head = Max(head, DatumGetInt64(max) + 1);
+			break;
+		}
+	}
+	return head;
+}
+
+/* Where fetched messages go: rows of a tuplestore, or one packed buffer. */
+typedef struct SbpSink
+{
+	Tuplestorestate *tupstore;	/* fetch */
+	TupleDesc	tupdesc;
+	StringInfo	packed;			/* fetch_packed */
+	int64		max_messages;
+	int64		max_bytes;
+	int64		count;
+	int64		bytes;
+	int64		next_offset;
+} SbpSink;
+
+static bool
+sbp_sink_full(SbpSink *sink)
+{
+	return sink->count >= sink->max_messages ||
+		(sink->count > 0 && sink->bytes >= sink->max_bytes);
+}
+
+static void
+sbp_sink_put(SbpSink *sink, int64 offset, const char *payload, uint32 len)
+{
+	if (sink->tupstore)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		bytea	   *b = (bytea *) palloc(VARHDRSZ + len);
+
+		SET_VARSIZE(b, VARHDRSZ + len);
+		memcpy(VARDATA(b), payload, len);
+		values[0] = Int64GetDatum(offset);
+		values[1] = PointerGetDatum(b);
+		tuplestore_putvalues(sink->tupstore, sink->tupdesc, values, nulls);
+		pfree(b);
+	}
+	else
+	{
+		uint64		o = pg_hton64((uint64) offset);
+		uint32		l = pg_hton32(len);
+
+		appendBinaryStringInfo(sink->packed, (char *) &o, sizeof(o));
+		appendBinaryStringInfo(sink->packed, (char *) &l, sizeof(l));
+		appendBinaryStringInfo(sink->packed, payload, len);
+	}
+	sink->count++;
+	sink->bytes += len;
+	sink->next_offset = offset + 1;
+}
+
+/* Unpack one chunk into the sink, skipping offsets below from. */
+static void
+sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from)
+{
+	const char *p = VARDATA_ANY(data);
+	const char *end = p + VARSIZE_ANY_EXHDR(data);
+	int64		offset = first;
+
+	while (p < end && offset <= last && !sbp_sink_full(sink))
+	{
+		uint32		len;
+
+		if (end - p < 4)
+			elog(ERROR, "corrupt chunk at offset " INT64_FORMAT, offset);
+		memcpy(&len, p, 4);
+		len = pg_ntoh32(len);
+		p += 4;
+		if ((uint64) (end - p) < len)
+			elog(ERROR, "corrupt chunk at offset " INT64_FORMAT, offset);
+		if (offset >= from)
+			sbp_sink_put(sink, offset, p, len);
+		p += len;
+		offset++;
+	}
+}
+
+/*
+ * One read of the stream from `from`, under a fresh snapshot.  Returns the
+ * number of messages put in the sink.  Raises SB001 when from is below the
+ * retained range and SB002 when it is beyond the head.
+ */
+static int64
+sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
+{
+	int			slots[SBP_SEGMENTS];
+	int64		low;
+	int64		before = sink->count;
+
+	PushActiveSnapshot(GetLatestSnapshot());
+	low = sbp_read_low_offset(s->id);
+	if (from < low)
+		ereport(ERROR,
+				(errcode(ERRCODE_SBP_MESSAGES_LOST),
+				 errmsg("messages before offset " INT64_FORMAT " of stream \"%s\" are no longer available",
+						low, s->name),
+				 errdetail("The consumer asked for offset " INT64_FORMAT ".%s", from,
+						   s->durable ? " They were removed by retention." :
+						   " They were removed by retention or lost in a server crash."),
+				 errhint("Resynchronize the consumer's state, then resume from offset " INT64_FORMAT ".",
+						 low)));
+
+	sbp_segment_slots(s->durable, slots);
+	for (int i = 0; i < SBP_SEGMENTS && !sbp_sink_full(sink); i++)
+	{
+		Oid			argtypes[2] = {INT4OID, INT8OID};
+		Datum		values[2] = {Int32GetDatum(s->id), Int64GetDatum(from)};
+		Portal		portal;
+		char		sql[256];
+
+		snprintf(sql, sizeof(sql),
+				 "SELECT first_offset, last_offset, data FROM %s"
+				 " WHERE stream_id OPERATOR(pg_catalog.=) $1"
+				 " AND last_offset OPERATOR(pg_catalog.>=) $2"
+				 " ORDER BY last_offset",
+				 sbp_segment_table(s->durable, slots[i]));
+		portal = SPI_cursor_open(NULL,
+								 sbp_plan(plan_index(PLAN_SCAN_D0, s->durable, slots[i]),
+										  sql, 2, argtypes),
+								 values, NULL, true);
+		while (!sbp_sink_full(sink))
+		{
+			SPI_cursor_fetch(portal, true, 16);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 r = 0; r < SPI_processed && !sbp_sink_full(sink); r++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				TupleDesc	desc = SPI_tuptable->tupdesc;
+				bool		isnull;
+				int64		first = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				int64		last = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+				bytea	   *data = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+
+				sbp_unpack_chunk(sink, first, last, data, from);
+			}
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+
+	if (sink->count == before)
+	{
+		int64		head = sbp_probe_head(s->id, s->durable, low, NULL);
+
+		if (from > head)
+			ereport(ERROR,
+					(errcode(ERRCODE_SBP_OFFSET_AHEAD),
+					 errmsg("offset " INT64_FORMAT " is beyond the head of stream \"%s\"",
+							from, s->name),
+					 errdetail("The next message will get offset " INT64_FORMAT ".", head),
+					 errhint("The stream lost committed messages (a crash of a fast stream, or a failover without synchronous replication); resynchronize the consumer.")));
+	}
+	PopActiveSnapshot();
+	return sink->count - before;
+}
+
+/* Read, and if nothing is there, wait up to wait_ms for a commit to the stream. */
+static void
+sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
+{
+	SbpStreamState *state = sbp_stream_state(s->id, true);
+	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) Max(wait_ms, 0) * 1000;
+	Oid			saved_user;
+	int			saved_sec;
+
+	if (from < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("from_offset must not be negative")));
+	sink->next_offset = from;
+
+	sbp_enter_owner(&saved_user, &saved_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (;;)
+	{
+		uint64		commits = state ? pg_atomic_read_u64(&state->commits) : 0;
+		long		remaining;
+
+		if (sbp_read_once(s, from, sink) > 0 || wait_ms <= 0)
+			break;
+		remaining = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+		if (remaining <= 0)
+			break;
+		if (state)
+		{
+			ConditionVariablePrepareToSleep(&state->cv);
+			if (pg_atomic_read_u64(&state->commits) == commits)
+				(void) ConditionVariableTimedSleep(&state->cv, remaining,
+												   SBP_WAIT_EVENT("SignalrBpFetchWait"));
+			ConditionVariableCancelSleep();
+		}
+		else
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 Min(remaining, sbp_poll_interval),
+							 SBP_WAIT_EVENT("SignalrBpFetchWait"));
+			ResetLatch(MyLatch);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	sbp_leave_owner(saved_user, saved_sec);
+
+	if (state)
+	{
+		uint64		served = pg_atomic_read_u64(&state->served);
+
+		pg_atomic_fetch_add_u64(&state->fetches, 1);
+		if ((uint64) from < served)
+			pg_atomic_fetch_add_u64(&state->replays, 1);
+		while ((uint64) sink->next_offset > served &&
+			   !pg_atomic_compare_exchange_u64(&state->served, &served,
+											   (uint64) sink->next_offset))
+			;
+		pg_atomic_write_u64(&state->last_fetch_offset, (uint64) sink->next_offset);
+		pg_atomic_write_u64(&state->last_fetch_at, (uint64) GetCurrentTimestamp());
+	}
+}
+
+static void
+sbp_fetch_args(FunctionCallInfo fcinfo, SbpStream *s, int64 *from, int32 *limit,
+			   int32 *wait_ms, const char *limit_name)
+{
+	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("from_offset must not be null")));
+	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a positive number", limit_name)));
+	if (!PG_ARGISNULL(3) && PG_GETARG_INT32(3) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("wait_ms must not be negative")));
+	*from = PG_GETARG_INT64(1);
+	*limit = PG_GETARG_INT32(2);
+	*wait_ms = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	sbp_require_primary();
+	sbp_lookup_stream(name, false, s);
+}
+
+/* fetch(stream, from_offset, max_messages, wait_ms) RETURNS TABLE(msg_offset, payload) */
+Datum
+sbp_fetch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SbpStream	s;
+	int64		from;
+	int32		limit;
+	int32		wait_ms;
+	SbpSink		sink = {0};
+	MemoryContext oldcxt;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	sbp_fetch_args(fcinfo, &s, &from, &limit, &wait_ms, "max_messages");
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	sink.tupdesc = CreateTupleDescCopy(tupdesc);
+	sink.tupstore = tuplestore_begin_heap(true, false, work_mem);
+	MemoryContextSwitchTo(oldcxt);
+	sink.max_messages = limit;
+	sink.max_bytes = PG_INT64_MAX;
+
+	sbp_read_wait(&s, from, wait_ms, &sink);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = sink.tupstore;
+	rsinfo->setDesc = sink.tupdesc;
+	return (Datum) 0;
+}
+
+/* fetch_packed(stream, from_offset, max_bytes, wait_ms) RETURNS (next_offset, message_count, messages) */
+Datum
+sbp_fetch_packed(PG_FUNCTION_ARGS)
+{
+	SbpStream	s;
+	int64		from;
+	int32		limit;
+	int32		wait_ms;
+	SbpSink		sink = {0};
+	StringInfoData buf;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	bytea	   *out;
+
+	sbp_fetch_args(fcinfo, &s, &from, &limit, &wait_ms, "max_bytes");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	initStringInfo(&buf);
+	/* reserve room for the varlena header so the result needs no copy */
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	sink.packed = &buf;
+	sink.max_messages = PG_INT64_MAX;
+	sink.max_bytes = limit;
+	sbp_read_wait(&s, from, wait_ms, &sink);
+
+	out = (bytea *) buf.data;
+	SET_VARSIZE(out, buf.len);
+	values[0] = Int64GetDatum(sink.next_offset);
+	values[1] = Int32GetDatum((int32) sink.count);
+	values[2] = PointerGetDatum(out);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}

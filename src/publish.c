@@ -1,0 +1,478 @@
+/*
+ * publish.c: transactional append.
+ *
+ * publish() only buffers messages in the transaction's memory, per stream.
+ * At pre-commit the buffer of each stream (in stream id order, so two
+ * transactions never wait on each other in a cycle) is appended under an
+ * exclusive per-stream transaction lock: the head is read with a fresh
+ * snapshot, offsets head..head+n-1 are assigned, and the messages are packed
+ * into chunk rows of the current segment.  The lock is held until the commit
+ * is visible, so offsets of a stream are dense and follow commit order
+ * exactly.  It is a lock per stream, taken only at commit, unlike NOTIFY's
+ * cluster-wide one; producers of different streams never wait for each other,
+ * and a producer's long transaction blocks nobody until it commits.
+ *
+ * After commit, the stream's waiters are woken through shared memory and the
+ * background worker is asked to send one batched NOTIFY.
+ *
+ * Savepoints: each buffered message remembers its subtransaction level;
+ * rolling back to a savepoint drops the messages published since.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "storage/lock.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "signalr_bp.h"
+
+PG_FUNCTION_INFO_V1(sbp_publish);
+PG_FUNCTION_INFO_V1(sbp_publish_multi);
+PG_FUNCTION_INFO_V1(sbp_publish_batch);
+
+/* field4 of the advisory-style LOCKTAG of a stream's commit lock ('SB') */
+#define SBP_LOCKTAG_FIELD4 0x5342
+
+/* One stream's messages published by the current transaction. */
+typedef struct SbpPending
+{
+	int32		stream_id;
+	bool		durable;
+	StringInfoData buf;			/* [uint32 length][payload] per message */
+	int			nmsgs;
+	int			cap;
+	int		   *ends;			/* buf.len after each message */
+	int		   *levels;			/* subtransaction nesting level of each */
+	int64		head;			/* set at pre-commit: next offset after ours */
+} SbpPending;
+
+static List *sbp_pending = NIL;	/* of SbpPending *, in TopTransactionContext */
+static bool sbp_flushed = false;
+
+static SbpPending *
+sbp_pending_for(const SbpStream *s)
+{
+	ListCell   *lc;
+	SbpPending *p;
+	MemoryContext old;
+
+	foreach(lc, sbp_pending)
+	{
+		p = (SbpPending *) lfirst(lc);
+		if (p->stream_id == s->id)
+			return p;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	p = palloc0(sizeof(SbpPending));
+	p->stream_id = s->id;
+	p->durable = s->durable;
+	initStringInfo(&p->buf);
+	p->cap = 16;
+	p->ends = palloc(sizeof(int) * p->cap);
+	p->levels = palloc(sizeof(int) * p->cap);
+	sbp_pending = lappend(sbp_pending, p);
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+static void
+sbp_check_payload(bytea *payload)
+{
+	Size		len;
+
+	if (payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("message payload must not be null")));
+	len = VARSIZE_ANY_EXHDR(payload);
+	if (len > (Size) sbp_max_message_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("message payload is too large"),
+				 errdetail("The payload has %zu bytes; signalr_bp.max_message_size is %d.",
+						   len, sbp_max_message_size)));
+}
+
+static void
+sbp_append(SbpPending *p, bytea *payload)
+{
+	uint32		len = VARSIZE_ANY_EXHDR(payload);
+	uint32		belen = pg_hton32(len);
+
+	if (p->nmsgs == p->cap)
+	{
+		p->cap *= 2;
+		p->ends = repalloc(p->ends, sizeof(int) * p->cap);
+		p->levels = repalloc(p->levels, sizeof(int) * p->cap);
+	}
+	appendBinaryStringInfo(&p->buf, (char *) &belen, sizeof(belen));
+	appendBinaryStringInfo(&p->buf, VARDATA_ANY(payload), len);
+	p->ends[p->nmsgs] = p->buf.len;
+	p->levels[p->nmsgs] = GetCurrentTransactionNestLevel();
+	p->nmsgs++;
+}
+
+static void
+sbp_publish_checks(void)
+{
+	sbp_require_primary();
+	PreventCommandIfReadOnly("signalr_bp.publish()");
+}
+
+/* Flatten a one-dimensional array argument, refusing NULL elements. */
+static void
+sbp_array_arg(ArrayType *arr, Oid elemtype, const char *what, Datum **elems, int *n)
+{
+	bool	   *nulls;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, elems, &nulls, n);
+	for (int i = 0; i < *n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", what)));
+}
+
+/* publish(stream text, payload bytea) RETURNS void */
+Datum
+sbp_publish(PG_FUNCTION_ARGS)
+{
+	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	bytea	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_BYTEA_PP(1);
+	SbpStream	s;
+
+	sbp_check_payload(payload);
+	sbp_publish_checks();
+	sbp_lookup_stream(name, false, &s);
+	sbp_append(sbp_pending_for(&s), payload);
+	PG_RETURN_VOID();
+}
+
+/* publish(streams text[], payload bytea) RETURNS void */
+Datum
+sbp_publish_multi(PG_FUNCTION_ARGS)
+{
+	bytea	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_BYTEA_PP(1);
+	Datum	   *names;
+	int			n;
+	SbpPending **targets;
+	int			ntargets = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("streams must not be null")));
+	sbp_check_payload(payload);
+	sbp_publish_checks();
+	sbp_array_arg(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, "streams", &names, &n);
+
+	/* resolve every name before appending anything; a stream named twice gets it once */
+	targets = palloc(sizeof(SbpPending *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		SbpStream	s;
+		SbpPending *p;
+		bool		dup = false;
+
+		sbp_lookup_stream(sbp_stream_name_arg(DatumGetTextPP(names[i])), false, &s);
+		p = sbp_pending_for(&s);
+		for (int j = 0; j < ntargets && !dup; j++)
+			dup = targets[j] == p;
+		if (!dup)
+			targets[ntargets++] = p;
+	}
+	for (int i = 0; i < ntargets; i++)
+		sbp_append(targets[i], payload);
+	PG_RETURN_VOID();
+}
+
+/* publish_batch(stream text, payloads bytea[]) RETURNS void */
+Datum
+sbp_publish_batch(PG_FUNCTION_ARGS)
+{
+	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	Datum	   *payloads;
+	int			n;
+	SbpStream	s;
+	SbpPending *p;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("payloads must not be null")));
+	sbp_array_arg(PG_GETARG_ARRAYTYPE_P(1), BYTEAOID, "payloads", &payloads, &n);
+	for (int i = 0; i < n; i++)
+		sbp_check_payload(DatumGetByteaPP(payloads[i]));
+	sbp_publish_checks();
+	sbp_lookup_stream(name, false, &s);
+	p = sbp_pending_for(&s);
+	for (int i = 0; i < n; i++)
+		sbp_append(p, DatumGetByteaPP(payloads[i]));
+	PG_RETURN_VOID();
+}
+
+/*
+ * A fast stream whose marker row is gone lost its unlogged segments in a
+ * crash (or this server was promoted): start a new epoch above every offset
+ * the old one could have handed out, and make that the retained range's start.
+ */
+static int64
+sbp_fast_epoch(int32 stream_id, int64 low)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(stream_id)};
+	bool		isnull;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT 1 FROM signalr_bp.fast_alive"
+							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
+							   1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "fast stream marker lookup failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+		return low;
+
+	rc = SPI_execute_with_args("UPDATE signalr_bp.stream"
+							   " SET epoch = epoch OPERATOR(pg_catalog.+) 1,"
+							   " low_offset = (epoch OPERATOR(pg_catalog.+) 1)::bigint"
+							   " OPERATOR(pg_catalog.<<) 40"
+							   " WHERE id OPERATOR(pg_catalog.=) $1 RETURNING low_offset",
+							   1, argtypes, values, NULL, false, 1);
+	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
+		elog(ERROR, "fast stream epoch update failed: %s", SPI_result_code_string(rc));
+	low = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	rc = SPI_execute_with_args("INSERT INTO signalr_bp.fast_alive (stream_id) VALUES ($1)"
+							   " ON CONFLICT DO NOTHING",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "fast stream marker insert failed: %s", SPI_result_code_string(rc));
+	ereport(LOG,
+			(errmsg("signalr_bp: fast stream %d lost its messages; offsets resume at " INT64_FORMAT,
+					stream_id, low)));
+	return low;
+}
+
+static SPIPlanPtr sbp_insert_plans[2][SBP_SEGMENTS];
+
+static void
+sbp_insert_chunk(SbpPending *p, int slot, int64 first, int64 last, int from, int to)
+{
+	SPIPlanPtr *planp = &sbp_insert_plans[p->durable ? 1 : 0][slot];
+	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BYTEAOID};
+	Datum		values[4];
+	bytea	   *data = palloc(VARHDRSZ + (to - from));
+	int			rc;
+
+	if (*planp == NULL)
+	{
+		char		sql[160];
+
+		snprintf(sql, sizeof(sql),
+				 "INSERT INTO %s (stream_id, first_offset, last_offset, data)"
+				 " VALUES ($1, $2, $3, $4)", sbp_segment_table(p->durable, slot));
+		*planp = SPI_prepare(sql, 4, argtypes);
+		if (*planp == NULL || SPI_keepplan(*planp) != 0)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	}
+	SET_VARSIZE(data, VARHDRSZ + (to - from));
+	memcpy(VARDATA(data), p->buf.data + from, to - from);
+	values[0] = Int32GetDatum(p->stream_id);
+	values[1] = Int64GetDatum(first);
+	values[2] = Int64GetDatum(last);
+	values[3] = PointerGetDatum(data);
+	rc = SPI_execute_plan(*planp, values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "chunk insert failed: %s", SPI_result_code_string(rc));
+	pfree(data);
+}
+
+/* Assign offsets to one stream's messages and write them as chunks. */
+static void
+sbp_flush_one(SbpPending *p)
+{
+	LOCKTAG		tag;
+	int64		low;
+	int64		head;
+	int			slot;
+	int			start = 0;
+	int			first_msg = 0;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) p->stream_id, 0, SBP_LOCKTAG_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	/* the previous holder has committed and is visible to a new snapshot */
+	PushActiveSnapshot(GetLatestSnapshot());
+	low = sbp_read_low_offset(p->stream_id);
+	if (!p->durable)
+		low = sbp_fast_epoch(p->stream_id, low);
+	head = sbp_probe_head(p->stream_id, p->durable, low, &slot);
+	PopActiveSnapshot();
+
+	/* SPI wants an outer snapshot for the inserts; pre-commit has none */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < p->nmsgs; i++)
+	{
+		bool		last = i == p->nmsgs - 1;
+
+		/* close the chunk before it outgrows chunk_size, or at the end */
+		if (last || p->ends[i + 1] - start > sbp_chunk_size)
+		{
+			sbp_insert_chunk(p, slot, head + first_msg, head + i, start, p->ends[i]);
+			start = p->ends[i];
+			first_msg = i + 1;
+		}
+	}
+	PopActiveSnapshot();
+	p->head = head + p->nmsgs;
+}
+
+static int
+sbp_pending_cmp(const ListCell *a, const ListCell *b)
+{
+	int32		x = ((SbpPending *) lfirst(a))->stream_id;
+	int32		y = ((SbpPending *) lfirst(b))->stream_id;
+
+	return (x > y) - (x < y);
+}
+
+static void
+sbp_pre_commit(void)
+{
+	ListCell   *lc;
+	Oid			saved_user;
+	int			saved_sec;
+
+	if (sbp_pending == NIL)
+		return;
+	list_sort(sbp_pending, sbp_pending_cmp);
+	sbp_enter_owner(&saved_user, &saved_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	foreach(lc, sbp_pending)
+	{
+		SbpPending *p = (SbpPending *) lfirst(lc);
+
+		if (p->nmsgs > 0)
+			sbp_flush_one(p);
+	}
+	SPI_finish();
+	sbp_leave_owner(saved_user, saved_sec);
+	sbp_flushed = true;
+}
+
+/* After commit: publish heads and counters, wake waiters and the worker. */
+static void
+sbp_post_commit(void)
+{
+	ListCell   *lc;
+	bool		any = false;
+
+	if (!sbp_flushed)
+		return;
+	foreach(lc, sbp_pending)
+	{
+		SbpPending *p = (SbpPending *) lfirst(lc);
+		SbpStreamState *st;
+		uint64		head;
+
+		if (p->nmsgs == 0)
+			continue;
+		any = true;
+		st = sbp_stream_state(p->stream_id, true);
+		if (st == NULL)
+			continue;
+		head = pg_atomic_read_u64(&st->head);
+		while (head < (uint64) p->head &&
+			   !pg_atomic_compare_exchange_u64(&st->head, &head, (uint64) p->head))
+			;
+		pg_atomic_fetch_add_u64(&st->messages, p->nmsgs);
+		pg_atomic_fetch_add_u64(&st->bytes, p->buf.len - 4 * p->nmsgs);
+		pg_atomic_fetch_add_u64(&st->commits, 1);
+		pg_atomic_write_u32(&st->notify_pending, 1);
+		ConditionVariableBroadcast(&st->cv);
+	}
+	if (any)
+		sbp_wake_worker();
+}
+
+static void
+sbp_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			sbp_pre_commit();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (sbp_pending != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has published signalr_bp messages")));
+			break;
+		case XACT_EVENT_COMMIT:
+			sbp_post_commit();
+			sbp_pending = NIL;
+			sbp_flushed = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			sbp_pending = NIL;
+			sbp_flushed = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/* Rolling back to a savepoint drops what was published since; releasing keeps it. */
+static void
+sbp_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, sbp_pending)
+	{
+		SbpPending *p = (SbpPending *) lfirst(lc);
+
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			while (p->nmsgs > 0 && p->levels[p->nmsgs - 1] >= level)
+				p->nmsgs--;
+			p->buf.len = p->nmsgs > 0 ? p->ends[p->nmsgs - 1] : 0;
+		}
+		else
+		{
+			for (int i = p->nmsgs - 1; i >= 0 && p->levels[i] == level; i--)
+				p->levels[i] = level - 1;
+		}
+	}
+}
+
+void
+sbp_publish_init(void)
+{
+	RegisterXactCallback(sbp_xact_callback, NULL);
+	RegisterSubXactCallback(sbp_subxact_callback, NULL);
+}

@@ -1,0 +1,101 @@
+/*
+ * signalr_bp.h: declarations shared by the extension's source files.
+ *
+ * Layout: signalr_bp.c (load, GUCs), names.c (name rules), streams.c (stream
+ * catalog, per-backend cache, permissions), publish.c (transaction buffer and
+ * commit-time append), fetch.c (reads and long-poll), shmem.c (shared wake-up
+ * state and counters), worker.c (batched NOTIFY and retention), stats.c.
+ */
+#ifndef SIGNALR_BP_H
+#define SIGNALR_BP_H
+
+#include "postgres.h"
+
+#include "compat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+
+/* GUCs (signalr_bp.c) */
+extern int	sbp_max_message_size;
+extern int	sbp_chunk_size;
+extern int	sbp_retention;
+extern int	sbp_retention_size;
+extern int	sbp_notify_interval;
+extern int	sbp_maintenance_interval;
+extern int	sbp_poll_interval;
+extern int	sbp_max_streams;
+extern char *sbp_database;
+
+/* Number of segments in each durability class's ring (see the install script). */
+#define SBP_SEGMENTS 4
+
+/* Offsets of a fast stream's epoch live in [epoch << 40, (epoch + 1) << 40). */
+#define SBP_EPOCH_SHIFT 40
+
+/* SQLSTATEs clients act on: resume point gone, or ahead of what exists. */
+#define ERRCODE_SBP_MESSAGES_LOST	MAKE_SQLSTATE('S','B','0','0','1')
+#define ERRCODE_SBP_OFFSET_AHEAD	MAKE_SQLSTATE('S','B','0','0','2')
+
+/* names.c */
+extern char *sbp_stream_name_arg(text *name);
+extern void sbp_require_primary(void);
+
+/* streams.c */
+/* Longest stream name, in bytes: room for "{machine}_{guid}" server ids. */
+#define SBP_MAX_NAME_BYTES 200
+
+typedef struct SbpStream
+{
+	char		name[SBP_MAX_NAME_BYTES + 1];	/* cache key */
+	int32		id;
+	bool		durable;
+	Oid			owner;
+} SbpStream;
+
+extern bool sbp_lookup_stream(const char *name, bool missing_ok, SbpStream *out);
+extern Oid	sbp_schema_owner(void);
+extern void sbp_enter_owner(Oid *saved_user, int *saved_sec);
+extern void sbp_leave_owner(Oid saved_user, int saved_sec);
+extern void sbp_streams_init(void);
+
+/* publish.c */
+extern void sbp_publish_init(void);
+
+/* fetch.c: head of a stream as seen by a fresh snapshot (caller runs SPI). */
+extern int64 sbp_read_low_offset(int32 stream_id);
+extern int64 sbp_probe_head(int32 stream_id, bool durable, int64 low_offset,
+							int *current_slot);
+extern void sbp_segment_slots(bool durable, int *slots);
+extern const char *sbp_segment_table(bool durable, int slot);
+
+/* shmem.c: per-stream state shared by all backends (only when preloaded) */
+typedef struct SbpStreamState
+{
+	Oid			dbid;			/* hash key, with stream_id */
+	int32		stream_id;
+	pg_atomic_uint64 head;		/* next offset after the last commit seen */
+	pg_atomic_uint64 commits;	/* committing transactions */
+	pg_atomic_uint64 messages;
+	pg_atomic_uint64 bytes;
+	pg_atomic_uint64 wakeups;	/* NOTIFYs sent by the worker */
+	pg_atomic_uint64 fetches;
+	pg_atomic_uint64 replays;	/* fetches starting below an offset already served */
+	pg_atomic_uint64 served;	/* highest next_offset handed to a consumer */
+	pg_atomic_uint64 last_fetch_offset;	/* PG_UINT64_MAX until the first fetch */
+	pg_atomic_uint64 last_fetch_at;	/* TimestampTz */
+	pg_atomic_uint32 notify_pending;
+	ConditionVariable cv;		/* broadcast at each commit to the stream */
+} SbpStreamState;
+
+extern bool sbp_shmem_ready(void);
+extern SbpStreamState *sbp_stream_state(int32 stream_id, bool create);
+extern void sbp_wake_worker(void);
+extern void sbp_register_worker_latch(void);
+extern void sbp_shmem_request(void);
+extern void sbp_shmem_startup(void);
+extern void sbp_foreach_state(Oid dbid, void (*fn) (SbpStreamState *, void *), void *arg);
+
+/* worker.c */
+extern void sbp_register_worker(void);
+
+#endif							/* SIGNALR_BP_H */
