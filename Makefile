@@ -18,9 +18,9 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 # pg_regress and isolation tests run against a server started by scripts/test
 # (preloaded, see test/postgresql.conf); `make installcheck` uses PGPORT/PGHOST.
 REGRESS = setup streams publish_fetch errors retention privileges
-REGRESS_OPTS = --inputdir=. --dbname=signalr_bp_regress
-ISOLATION = commit_order savepoints concurrent_streams retention_race
-ISOLATION_OPTS = --dbname=signalr_bp_isolation
+REGRESS_OPTS = --inputdir=.
+ISOLATION = commit_order concurrent_streams retention_race
+ISOLATION_OPTS =
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -184,21 +184,22 @@ DECLARE
 	v_cur     record;
 	v_old     record;
 	v_prefix  text := CASE WHEN p_durable THEN 'seg_d' ELSE 'seg_f' END;
-	v_ret     interval := pg_catalog.make_interval(secs =>
-					COALESCE(pg_catalog.current_setting('signalr_bp.retention', true), '3600')::integer);
-	v_size    bigint := COALESCE(pg_catalog.current_setting('signalr_bp.retention_size', true), '1024')::bigint
-					OPERATOR(pg_catalog.*) 1048576;
+	-- the GUCs print with units ('1h', '1GB'); fall back to their defaults
+	-- when the module has not been loaded into this session yet
+	v_ret     interval := COALESCE(pg_catalog.current_setting('signalr_bp.retention', true), '1h')::interval;
+	v_size    bigint := pg_catalog.pg_size_bytes(
+					COALESCE(pg_catalog.current_setting('signalr_bp.retention_size', true), '1GB'));
 	v_oldrel  regclass;
 BEGIN
 	SELECT slot, generation, opened_at INTO v_cur
 	  FROM signalr_bp.segment WHERE durable OPERATOR(pg_catalog.=) p_durable
 	 ORDER BY generation DESC LIMIT 1;
 	IF NOT p_force
-	   AND pg_catalog.now() OPERATOR(pg_catalog.-) v_cur.opened_at
-		   OPERATOR(pg_catalog.<) v_ret OPERATOR(pg_catalog./) 3
-	   AND pg_catalog.pg_total_relation_size(
-			 pg_catalog.format('signalr_bp.%s%s', v_prefix, v_cur.slot)::regclass)
-		   OPERATOR(pg_catalog.<) v_size OPERATOR(pg_catalog./) 3
+	   AND ((pg_catalog.now() OPERATOR(pg_catalog.-) v_cur.opened_at)
+			OPERATOR(pg_catalog.<) (v_ret OPERATOR(pg_catalog./) 3))
+	   AND (pg_catalog.pg_total_relation_size(
+			  pg_catalog.format('signalr_bp.%s%s', v_prefix, v_cur.slot)::regclass)
+			OPERATOR(pg_catalog.<) (v_size OPERATOR(pg_catalog./) 3))
 	THEN
 		RETURN false;
 	END IF;

@@ -25,7 +25,6 @@ sbp_pg_start() {
 		echo "listen_addresses = '127.0.0.1'"
 		echo "unix_socket_directories = '$dir'"
 		echo "shared_preload_libraries = 'signalr_bp'"
-		echo "signalr_bp.database = 'postgres'"
 		echo "max_prepared_transactions = 10"
 		echo "fsync = on"
 		for line in "$@"; do echo "$line"; done

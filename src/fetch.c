@@ -76,7 +76,7 @@ plan_index(int base, bool durable, int slot)
 
 /* The stream's low_offset under the active snapshot; errors if it was dropped. */
 int64
-sbp_read_low_offset(int32 stream_id)
+sbp_read_low_offset(int32 stream_id, const char *name)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(stream_id)};
@@ -93,7 +93,7 @@ sbp_read_low_offset(int32 stream_id)
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("stream with id %d was dropped", stream_id)));
+				 errmsg("stream \"%s\" was dropped by a concurrent transaction", name)));
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -175,11 +175,19 @@ typedef struct SbpSink
 	int64		next_offset;
 } SbpSink;
 
+/* Full: no more messages wanted, or the byte budget is spent. */
 static bool
 sbp_sink_full(SbpSink *sink)
 {
 	return sink->count >= sink->max_messages ||
 		(sink->count > 0 && sink->bytes >= sink->max_bytes);
+}
+
+/* Would this payload overrun the byte budget?  The first message always fits. */
+static bool
+sbp_sink_fits(SbpSink *sink, uint32 len)
+{
+	return sink->count == 0 || sink->bytes + len <= sink->max_bytes;
 }
 
 static void
@@ -232,7 +240,14 @@ sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from
 		if ((uint64) (end - p) < len)
 			elog(ERROR, "corrupt chunk at offset " INT64_FORMAT, offset);
 		if (offset >= from)
+		{
+			if (!sbp_sink_fits(sink, len))
+			{
+				sink->max_messages = sink->count;	/* stop here */
+				return;
+			}
 			sbp_sink_put(sink, offset, p, len);
+		}
 		p += len;
 		offset++;
 	}
@@ -251,7 +266,7 @@ sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 	int64		before = sink->count;
 
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(s->id);
+	low = sbp_read_low_offset(s->id, s->name);
 	if (from < low)
 		ereport(ERROR,
 				(errcode(ERRCODE_SBP_MESSAGES_LOST),

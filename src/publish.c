@@ -47,6 +47,7 @@ typedef struct SbpPending
 {
 	int32		stream_id;
 	bool		durable;
+	char	   *name;			/* for error messages */
 	StringInfoData buf;			/* [uint32 length][payload] per message */
 	int			nmsgs;
 	int			cap;
@@ -75,6 +76,7 @@ sbp_pending_for(const SbpStream *s)
 	p = palloc0(sizeof(SbpPending));
 	p->stream_id = s->id;
 	p->durable = s->durable;
+	p->name = pstrdup(s->name);
 	initStringInfo(&p->buf);
 	p->cap = 16;
 	p->ends = palloc(sizeof(int) * p->cap);
@@ -319,7 +321,7 @@ sbp_flush_one(SbpPending *p)
 
 	/* the previous holder has committed and is visible to a new snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(p->stream_id);
+	low = sbp_read_low_offset(p->stream_id, p->name);
 	if (!p->durable)
 		low = sbp_fast_epoch(p->stream_id, low);
 	head = sbp_probe_head(p->stream_id, p->durable, low, &slot);

@@ -84,14 +84,18 @@ sbp_define_gucs(void)
 							"Polling period of waiting fetches when the module is not preloaded.",
 							NULL, &sbp_poll_interval, 10, 1, 10000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
-	DefineCustomIntVariable("signalr_bp.max_streams",
-							"Streams tracked in shared memory (wake-ups and counters).",
-							NULL, &sbp_max_streams, 1024, 16, 1024 * 1024,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	DefineCustomStringVariable("signalr_bp.database",
-							   "Database in which the background worker sends wake-ups and applies retention.",
-							   NULL, &sbp_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* sizing and the worker's database exist only when preloaded */
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("signalr_bp.max_streams",
+								"Streams tracked in shared memory (wake-ups and counters).",
+								NULL, &sbp_max_streams, 1024, 16, 1024 * 1024,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("signalr_bp.database",
+								   "Database in which the background worker sends wake-ups and applies retention.",
+								   NULL, &sbp_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 	MarkGUCPrefixReserved("signalr_bp");
 }
 

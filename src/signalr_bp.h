@@ -62,7 +62,7 @@ extern void sbp_streams_init(void);
 extern void sbp_publish_init(void);
 
 /* fetch.c: head of a stream as seen by a fresh snapshot (caller runs SPI). */
-extern int64 sbp_read_low_offset(int32 stream_id);
+extern int64 sbp_read_low_offset(int32 stream_id, const char *name);
 extern int64 sbp_probe_head(int32 stream_id, bool durable, int64 low_offset,
 							int *current_slot);
 extern void sbp_segment_slots(bool durable, int *slots);

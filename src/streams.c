@@ -323,7 +323,7 @@ sbp_head(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(s.id);
+	low = sbp_read_low_offset(s.id, s.name);
 	head = sbp_probe_head(s.id, s.durable, low, NULL);
 	PopActiveSnapshot();
 	SPI_finish();
