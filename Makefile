@@ -5,6 +5,7 @@ OBJS = \
 	src/signalr_bp.o \
 	src/names.o \
 	src/streams.o \
+	src/segments.o \
 	src/publish.o \
 	src/fetch.o \
 	src/shmem.o \

@@ -1,6 +1,5 @@
 /*
- * fetch.c: reading streams -- fetch, fetch_packed (with long-poll waits),
- * and the head/segment probes shared with the commit path.
+ * fetch.c: reading streams -- fetch and fetch_packed, with long-poll waits.
  *
  * Chunks of one stream are read segment by segment in generation order and,
  * within a segment, in offset order.  Writers pick the current segment while
@@ -26,141 +25,6 @@
 
 PG_FUNCTION_INFO_V1(sbp_fetch);
 PG_FUNCTION_INFO_V1(sbp_fetch_packed);
-
-/* Cached plans: one per (segment table, query) plus a few fixed ones. */
-enum
-{
-	PLAN_LOW_OFFSET,
-	PLAN_SLOTS,
-	PLAN_MAX_D0,				/* + durable*0 + slot: 8 plans */
-	PLAN_SCAN_D0 = PLAN_MAX_D0 + 2 * SBP_SEGMENTS,	/* 8 plans */
-	PLAN_COUNT = PLAN_SCAN_D0 + 2 * SBP_SEGMENTS
-};
-static SPIPlanPtr sbp_plans[PLAN_COUNT];
-
-const char *
-sbp_segment_table(bool durable, int slot)
-{
-	static const char *const names[2][SBP_SEGMENTS] = {
-		{"signalr_bp.seg_f0", "signalr_bp.seg_f1", "signalr_bp.seg_f2", "signalr_bp.seg_f3"},
-		{"signalr_bp.seg_d0", "signalr_bp.seg_d1", "signalr_bp.seg_d2", "signalr_bp.seg_d3"},
-	};
-
-	Assert(slot >= 0 && slot < SBP_SEGMENTS);
-	return names[durable ? 1 : 0][slot];
-}
-
-/* Prepare (once per backend) and return a kept plan. */
-static SPIPlanPtr
-sbp_plan(int which, const char *sql, int nargs, Oid *argtypes)
-{
-	if (sbp_plans[which] == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		sbp_plans[which] = plan;
-	}
-	return sbp_plans[which];
-}
-
-static int
-plan_index(int base, bool durable, int slot)
-{
-	return base + (durable ? SBP_SEGMENTS : 0) + slot;
-}
-
-/* The stream's low_offset under the active snapshot; errors if it was dropped. */
-int64
-sbp_read_low_offset(int32 stream_id, const char *name)
-{
-	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(stream_id)};
-	bool		isnull;
-	int			rc;
-
-	rc = SPI_execute_plan(sbp_plan(PLAN_LOW_OFFSET,
-								   "SELECT low_offset FROM signalr_bp.stream"
-								   " WHERE id OPERATOR(pg_catalog.=) $1",
-								   1, argtypes),
-						  values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "low offset lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("stream \"%s\" was dropped by a concurrent transaction", name)));
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* The class's segment slots, oldest generation first. */
-void
-sbp_segment_slots(bool durable, int *slots)
-{
-	Oid			argtypes[1] = {BOOLOID};
-	Datum		values[1] = {BoolGetDatum(durable)};
-	bool		isnull;
-	int			rc;
-
-	rc = SPI_execute_plan(sbp_plan(PLAN_SLOTS,
-								   "SELECT slot FROM signalr_bp.segment"
-								   " WHERE durable OPERATOR(pg_catalog.=) $1"
-								   " ORDER BY generation",
-								   1, argtypes),
-						  values, NULL, true, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != SBP_SEGMENTS)
-		elog(ERROR, "segment lookup failed: %s", SPI_result_code_string(rc));
-	for (int i = 0; i < SBP_SEGMENTS; i++)
-		slots[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/*
- * Offset the next message of the stream gets: one past the newest chunk,
- * probing segments newest first, and never below low_offset.  Also reports
- * the current (newest) segment slot when asked.
- */
-int64
-sbp_probe_head(int32 stream_id, bool durable, int64 low_offset, int *current_slot)
-{
-	int			slots[SBP_SEGMENTS];
-	int64		head = low_offset;
-
-	sbp_segment_slots(durable, slots);
-	if (current_slot)
-		*current_slot = slots[SBP_SEGMENTS - 1];
-	for (int i = SBP_SEGMENTS - 1; i >= 0; i--)
-	{
-		Oid			argtypes[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(stream_id)};
-		bool		isnull;
-		Datum		max;
-		int			rc;
-		char		sql[160];
-
-		snprintf(sql, sizeof(sql),
-				 "SELECT pg_catalog.max(last_offset) FROM %s"
-				 " WHERE stream_id OPERATOR(pg_catalog.=) $1",
-				 sbp_segment_table(durable, slots[i]));
-		rc = SPI_execute_plan(sbp_plan(plan_index(PLAN_MAX_D0, durable, slots[i]),
-									   sql, 1, argtypes),
-							  values, NULL, true, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "head probe failed: %s", SPI_result_code_string(rc));
-		max = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-		{
-			head = Max(head, DatumGetInt64(max) + 1);
-			break;
-		}
-	}
-	return head;
-}
 
 /* Where fetched messages go: rows of a tuplestore, or one packed buffer. */
 typedef struct SbpSink
@@ -261,12 +125,13 @@ sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from
 static int64
 sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 {
-	int			slots[SBP_SEGMENTS];
+	SbpStreamView view;
 	int64		low;
 	int64		before = sink->count;
 
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(s->id, s->name);
+	sbp_stream_view(s->id, s->name, &view);
+	low = view.low_offset;
 	if (from < low)
 		ereport(ERROR,
 				(errcode(ERRCODE_SBP_MESSAGES_LOST),
@@ -278,7 +143,6 @@ sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 				 errhint("Resynchronize the consumer's state, then resume from offset " INT64_FORMAT ".",
 						 low)));
 
-	sbp_segment_slots(s->durable, slots);
 	for (int i = 0; i < SBP_SEGMENTS && !sbp_sink_full(sink); i++)
 	{
 		Oid			argtypes[2] = {INT4OID, INT8OID};
@@ -291,9 +155,9 @@ sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 				 " WHERE stream_id OPERATOR(pg_catalog.=) $1"
 				 " AND last_offset OPERATOR(pg_catalog.>=) $2"
 				 " ORDER BY last_offset",
-				 sbp_segment_table(s->durable, slots[i]));
+				 sbp_segment_table(s->durable, view.slots[i]));
 		portal = SPI_cursor_open(NULL,
-								 sbp_plan(plan_index(PLAN_SCAN_D0, s->durable, slots[i]),
+								 sbp_plan(sbp_plan_slot(SBP_PLAN_SCAN, s->durable, view.slots[i]),
 										  sql, 2, argtypes),
 								 values, NULL, true);
 		while (!sbp_sink_full(sink))
@@ -319,7 +183,7 @@ sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 
 	if (sink->count == before)
 	{
-		int64		head = sbp_probe_head(s->id, s->durable, low, NULL);
+		int64		head = sbp_probe_head(s->id, s->durable, &view);
 
 		if (from > head)
 			ereport(ERROR,

@@ -233,23 +233,17 @@ sbp_publish_batch(PG_FUNCTION_ARGS)
 /*
  * A fast stream whose marker row is gone lost its unlogged segments in a
  * crash (or this server was promoted): start a new epoch above every offset
- * the old one could have handed out, and make that the retained range's start.
+ * the old one could have handed out, and make that the retained range's
+ * start.  Returns the new low offset.
  */
 static int64
-sbp_fast_epoch(int32 stream_id, int64 low)
+sbp_fast_new_epoch(SbpPending *p)
 {
 	Oid			argtypes[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(stream_id)};
+	Datum		values[1] = {Int32GetDatum(p->stream_id)};
 	bool		isnull;
+	int64		low;
 	int			rc;
-
-	rc = SPI_execute_with_args("SELECT 1 FROM signalr_bp.fast_alive"
-							   " WHERE stream_id OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "fast stream marker lookup failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-		return low;
 
 	rc = SPI_execute_with_args("UPDATE signalr_bp.stream"
 							   " SET epoch = epoch OPERATOR(pg_catalog.+) 1,"
@@ -266,51 +260,51 @@ sbp_fast_epoch(int32 stream_id, int64 low)
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "fast stream marker insert failed: %s", SPI_result_code_string(rc));
 	ereport(LOG,
-			(errmsg("signalr_bp: fast stream %d lost its messages; offsets resume at " INT64_FORMAT,
-					stream_id, low)));
+			(errmsg("signalr_bp: fast stream \"%s\" lost its messages in a crash; offsets resume at " INT64_FORMAT,
+					p->name, low)));
 	return low;
 }
-
-static SPIPlanPtr sbp_insert_plans[2][SBP_SEGMENTS];
 
 static void
 sbp_insert_chunk(SbpPending *p, int slot, int64 first, int64 last, int from, int to)
 {
-	SPIPlanPtr *planp = &sbp_insert_plans[p->durable ? 1 : 0][slot];
 	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BYTEAOID};
 	Datum		values[4];
 	bytea	   *data = palloc(VARHDRSZ + (to - from));
+	char		sql[160];
 	int			rc;
 
-	if (*planp == NULL)
-	{
-		char		sql[160];
-
-		snprintf(sql, sizeof(sql),
-				 "INSERT INTO %s (stream_id, first_offset, last_offset, data)"
-				 " VALUES ($1, $2, $3, $4)", sbp_segment_table(p->durable, slot));
-		*planp = SPI_prepare(sql, 4, argtypes);
-		if (*planp == NULL || SPI_keepplan(*planp) != 0)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	}
+	snprintf(sql, sizeof(sql),
+			 "INSERT INTO %s (stream_id, first_offset, last_offset, data)"
+			 " VALUES ($1, $2, $3, $4)", sbp_segment_table(p->durable, slot));
 	SET_VARSIZE(data, VARHDRSZ + (to - from));
 	memcpy(VARDATA(data), p->buf.data + from, to - from);
 	values[0] = Int32GetDatum(p->stream_id);
 	values[1] = Int64GetDatum(first);
 	values[2] = Int64GetDatum(last);
 	values[3] = PointerGetDatum(data);
-	rc = SPI_execute_plan(*planp, values, NULL, false, 0);
+	rc = SPI_execute_plan(sbp_plan(sbp_plan_slot(SBP_PLAN_INSERT, p->durable, slot),
+								   sql, 4, argtypes),
+						  values, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "chunk insert failed: %s", SPI_result_code_string(rc));
 	pfree(data);
 }
 
-/* Assign offsets to one stream's messages and write them as chunks. */
+/*
+ * Assign offsets to one stream's messages and write them as chunks.
+ *
+ * The head comes from shared memory when a commit since server start has
+ * recorded it: commits to a stream are serialized by the lock taken here, and
+ * each records its new head before releasing it, so the value is exact.
+ * Otherwise (first commit after start, or not preloaded) it is probed.
+ */
 static void
 sbp_flush_one(SbpPending *p)
 {
 	LOCKTAG		tag;
-	int64		low;
+	SbpStreamView view;
+	SbpStreamState *st = sbp_stream_state(p->stream_id, true);
 	int64		head;
 	int			slot;
 	int			start = 0;
@@ -321,11 +315,18 @@ sbp_flush_one(SbpPending *p)
 
 	/* the previous holder has committed and is visible to a new snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(p->stream_id, p->name);
-	if (!p->durable)
-		low = sbp_fast_epoch(p->stream_id, low);
-	head = sbp_probe_head(p->stream_id, p->durable, low, &slot);
+	sbp_stream_view(p->stream_id, p->name, &view);
+	if (!p->durable && !view.alive)
+	{
+		view.low_offset = sbp_fast_new_epoch(p);
+		head = view.low_offset;
+	}
+	else if (st != NULL && pg_atomic_read_u32(&st->head_known))
+		head = Max((int64) pg_atomic_read_u64(&st->head), view.low_offset);
+	else
+		head = sbp_probe_head(p->stream_id, p->durable, &view);
 	PopActiveSnapshot();
+	slot = view.slots[SBP_SEGMENTS - 1];
 
 	/* SPI wants an outer snapshot for the inserts; pre-commit has none */
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -392,7 +393,6 @@ sbp_post_commit(void)
 	{
 		SbpPending *p = (SbpPending *) lfirst(lc);
 		SbpStreamState *st;
-		uint64		head;
 
 		if (p->nmsgs == 0)
 			continue;
@@ -400,10 +400,9 @@ sbp_post_commit(void)
 		st = sbp_stream_state(p->stream_id, true);
 		if (st == NULL)
 			continue;
-		head = pg_atomic_read_u64(&st->head);
-		while (head < (uint64) p->head &&
-			   !pg_atomic_compare_exchange_u64(&st->head, &head, (uint64) p->head))
-			;
+		/* still under the stream's commit lock: a plain write is exact */
+		pg_atomic_write_u64(&st->head, (uint64) p->head);
+		pg_atomic_write_u32(&st->head_known, 1);
 		pg_atomic_fetch_add_u64(&st->messages, p->nmsgs);
 		pg_atomic_fetch_add_u64(&st->bytes, p->buf.len - 4 * p->nmsgs);
 		pg_atomic_fetch_add_u64(&st->commits, 1);

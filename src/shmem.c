@@ -94,6 +94,7 @@ sbp_stream_state(int32 stream_id, bool create)
 	if (st != NULL && !found)
 	{
 		pg_atomic_init_u64(&st->head, 0);
+		pg_atomic_init_u32(&st->head_known, 0);
 		pg_atomic_init_u64(&st->commits, 0);
 		pg_atomic_init_u64(&st->messages, 0);
 		pg_atomic_init_u64(&st->bytes, 0);

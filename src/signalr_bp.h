@@ -2,7 +2,8 @@
  * signalr_bp.h: declarations shared by the extension's source files.
  *
  * Layout: signalr_bp.c (load, GUCs), names.c (name rules), streams.c (stream
- * catalog, per-backend cache, permissions), publish.c (transaction buffer and
+ * catalog, per-backend cache, permissions), segments.c (catalog and segment
+ * probes shared by writers and readers), publish.c (transaction buffer and
  * commit-time append), fetch.c (reads and long-poll), shmem.c (shared wake-up
  * state and counters), worker.c (batched NOTIFY and retention), stats.c.
  */
@@ -12,6 +13,7 @@
 #include "postgres.h"
 
 #include "compat.h"
+#include "executor/spi.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 
@@ -61,12 +63,28 @@ extern void sbp_streams_init(void);
 /* publish.c */
 extern void sbp_publish_init(void);
 
-/* fetch.c: head of a stream as seen by a fresh snapshot (caller runs SPI). */
-extern int64 sbp_read_low_offset(int32 stream_id, const char *name);
-extern int64 sbp_probe_head(int32 stream_id, bool durable, int64 low_offset,
-							int *current_slot);
-extern void sbp_segment_slots(bool durable, int *slots);
+/* segments.c: catalog and segment probes (caller runs SPI with a snapshot) */
+enum
+{
+	SBP_PLAN_VIEW,
+	SBP_PLAN_MAX,				/* + 2 * SBP_SEGMENTS per-segment plans */
+	SBP_PLAN_SCAN = SBP_PLAN_MAX + 2 * SBP_SEGMENTS,
+	SBP_PLAN_INSERT = SBP_PLAN_SCAN + 2 * SBP_SEGMENTS,
+	SBP_PLAN_COUNT = SBP_PLAN_INSERT + 2 * SBP_SEGMENTS
+};
+
+typedef struct SbpStreamView
+{
+	int64		low_offset;
+	int			slots[SBP_SEGMENTS];	/* oldest generation first */
+	bool		alive;			/* fast streams: crash marker present */
+} SbpStreamView;
+
 extern const char *sbp_segment_table(bool durable, int slot);
+extern int	sbp_plan_slot(int base, bool durable, int slot);
+extern SPIPlanPtr sbp_plan(int which, const char *sql, int nargs, Oid *argtypes);
+extern void sbp_stream_view(int32 stream_id, const char *name, SbpStreamView *view);
+extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *view);
 
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
 typedef struct SbpStreamState
@@ -74,6 +92,7 @@ typedef struct SbpStreamState
 	Oid			dbid;			/* hash key, with stream_id */
 	int32		stream_id;
 	pg_atomic_uint64 head;		/* next offset after the last commit seen */
+	pg_atomic_uint32 head_known;	/* head is exact (set by a commit since start) */
 	pg_atomic_uint64 commits;	/* committing transactions */
 	pg_atomic_uint64 messages;
 	pg_atomic_uint64 bytes;

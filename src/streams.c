@@ -314,7 +314,7 @@ sbp_head(PG_FUNCTION_ARGS)
 	SbpStream	s;
 	Oid			saved_user;
 	int			saved_sec;
-	int64		low;
+	SbpStreamView view;
 	int64		head;
 
 	sbp_require_primary();
@@ -323,8 +323,8 @@ sbp_head(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
-	low = sbp_read_low_offset(s.id, s.name);
-	head = sbp_probe_head(s.id, s.durable, low, NULL);
+	sbp_stream_view(s.id, s.name, &view);
+	head = sbp_probe_head(s.id, s.durable, &view);
 	PopActiveSnapshot();
 	SPI_finish();
 	sbp_leave_owner(saved_user, saved_sec);
