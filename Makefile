@@ -18,7 +18,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 
 # pg_regress and isolation tests run against a server started by scripts/test
 # (preloaded, see test/postgresql.conf); `make installcheck` uses PGPORT/PGHOST.
-REGRESS = setup streams publish_fetch errors retention privileges
+REGRESS = setup streams publish_fetch errors retention privileges reinstall
 REGRESS_OPTS = --inputdir=.
 ISOLATION = commit_order concurrent_streams retention_race
 ISOLATION_OPTS =

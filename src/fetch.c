@@ -201,7 +201,7 @@ sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
 static void
 sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 {
-	SbpStreamState *state = sbp_stream_state(s->id, true);
+	SbpStreamState *state = sbp_stream_state(s->catalog, s->id, true);
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) Max(wait_ms, 0) * 1000;
 	Oid			saved_user;
 	int			saved_sec;

@@ -46,6 +46,7 @@ PG_FUNCTION_INFO_V1(sbp_publish_batch);
 typedef struct SbpPending
 {
 	int32		stream_id;
+	Oid			catalog;
 	bool		durable;
 	char	   *name;			/* for error messages */
 	StringInfoData buf;			/* [uint32 length][payload] per message */
@@ -75,6 +76,7 @@ sbp_pending_for(const SbpStream *s)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc0(sizeof(SbpPending));
 	p->stream_id = s->id;
+	p->catalog = s->catalog;
 	p->durable = s->durable;
 	p->name = pstrdup(s->name);
 	initStringInfo(&p->buf);
@@ -304,7 +306,7 @@ sbp_flush_one(SbpPending *p)
 {
 	LOCKTAG		tag;
 	SbpStreamView view;
-	SbpStreamState *st = sbp_stream_state(p->stream_id, true);
+	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, true);
 	int64		head;
 	int			slot;
 	int			start = 0;
@@ -397,7 +399,7 @@ sbp_post_commit(void)
 		if (p->nmsgs == 0)
 			continue;
 		any = true;
-		st = sbp_stream_state(p->stream_id, true);
+		st = sbp_stream_state(p->catalog, p->stream_id, true);
 		if (st == NULL)
 			continue;
 		/* still under the stream's commit lock: a plain write is exact */

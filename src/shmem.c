@@ -26,9 +26,11 @@ typedef struct SbpShared
 	pg_atomic_uint32 worker_procno;	/* SBP_INVALID_PROCNO when no worker runs */
 } SbpShared;
 
+/* the leading fields of SbpStreamState */
 typedef struct SbpKey
 {
 	Oid			dbid;
+	Oid			catalog;
 	int32		stream_id;
 } SbpKey;
 
@@ -71,7 +73,7 @@ sbp_shmem_startup(void)
 
 /* The shared state of a stream of this database, or NULL (not preloaded, or full). */
 SbpStreamState *
-sbp_stream_state(int32 stream_id, bool create)
+sbp_stream_state(Oid catalog, int32 stream_id, bool create)
 {
 	SbpKey		key;
 	SbpStreamState *st;
@@ -81,6 +83,7 @@ sbp_stream_state(int32 stream_id, bool create)
 		return NULL;
 	memset(&key, 0, sizeof(key));
 	key.dbid = MyDatabaseId;
+	key.catalog = catalog;
 	key.stream_id = stream_id;
 
 	LWLockAcquire(sbp->lock, LW_SHARED);
@@ -111,9 +114,9 @@ sbp_stream_state(int32 stream_id, bool create)
 	return st;
 }
 
-/* Call fn on every stream state of a database. */
+/* Call fn on every stream state of a database (and catalog, unless invalid). */
 void
-sbp_foreach_state(Oid dbid, void (*fn) (SbpStreamState *, void *), void *arg)
+sbp_foreach_state(Oid dbid, Oid catalog, void (*fn) (SbpStreamState *, void *), void *arg)
 {
 	HASH_SEQ_STATUS seq;
 	SbpStreamState *st;
@@ -123,7 +126,7 @@ sbp_foreach_state(Oid dbid, void (*fn) (SbpStreamState *, void *), void *arg)
 	LWLockAcquire(sbp->lock, LW_SHARED);
 	hash_seq_init(&seq, sbp_states);
 	while ((st = hash_seq_search(&seq)) != NULL)
-		if (st->dbid == dbid)
+		if (st->dbid == dbid && (!OidIsValid(catalog) || st->catalog == catalog))
 			fn(st, arg);
 	LWLockRelease(sbp->lock);
 }

@@ -52,10 +52,12 @@ typedef struct SbpStream
 	int32		id;
 	bool		durable;
 	Oid			owner;
+	Oid			catalog;		/* signalr_bp.stream's OID: ids restart after re-creation */
 } SbpStream;
 
 extern bool sbp_lookup_stream(const char *name, bool missing_ok, SbpStream *out);
 extern Oid	sbp_schema_owner(void);
+extern Oid	sbp_stream_table(void);
 extern void sbp_enter_owner(Oid *saved_user, int *saved_sec);
 extern void sbp_leave_owner(Oid saved_user, int saved_sec);
 extern void sbp_streams_init(void);
@@ -89,8 +91,9 @@ extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
 typedef struct SbpStreamState
 {
-	Oid			dbid;			/* hash key, with stream_id */
-	int32		stream_id;
+	Oid			dbid;			/* hash key: database, */
+	Oid			catalog;		/* its signalr_bp.stream table, */
+	int32		stream_id;		/* and the stream */
 	pg_atomic_uint64 head;		/* next offset after the last commit seen */
 	pg_atomic_uint32 head_known;	/* head is exact (set by a commit since start) */
 	pg_atomic_uint64 commits;	/* committing transactions */
@@ -107,12 +110,13 @@ typedef struct SbpStreamState
 } SbpStreamState;
 
 extern bool sbp_shmem_ready(void);
-extern SbpStreamState *sbp_stream_state(int32 stream_id, bool create);
+extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, bool create);
 extern void sbp_wake_worker(void);
 extern void sbp_register_worker_latch(void);
 extern void sbp_shmem_request(void);
 extern void sbp_shmem_startup(void);
-extern void sbp_foreach_state(Oid dbid, void (*fn) (SbpStreamState *, void *), void *arg);
+extern void sbp_foreach_state(Oid dbid, Oid catalog,
+							  void (*fn) (SbpStreamState *, void *), void *arg);
 
 /* worker.c */
 extern void sbp_register_worker(void);

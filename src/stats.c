@@ -66,7 +66,7 @@ sbp_stream_stats(PG_FUNCTION_ARGS)
 	out.tupstore = tuplestore_begin_heap(true, false, work_mem);
 	MemoryContextSwitchTo(old);
 
-	sbp_foreach_state(MyDatabaseId, sbp_stats_row, &out);
+	sbp_foreach_state(MyDatabaseId, sbp_stream_table(), sbp_stats_row, &out);
 
 	rsinfo->returnMode = SFRM_Materialize;
 	rsinfo->setResult = out.tupstore;

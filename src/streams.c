@@ -53,7 +53,7 @@ sbp_streams_init(void)
 	CacheRegisterRelcacheCallback(sbp_relcache_callback, (Datum) 0);
 }
 
-static Oid
+Oid
 sbp_stream_table(void)
 {
 	if (!OidIsValid(sbp_stream_relid))
@@ -163,6 +163,7 @@ sbp_lookup_stream(const char *name, bool missing_ok, SbpStream *out)
 		entry->id = fetched.id;
 		entry->durable = fetched.durable;
 		entry->owner = fetched.owner;
+		entry->catalog = sbp_stream_table();
 	}
 
 	if (!has_privs_of_role(GetUserId(), entry->owner))

@@ -84,7 +84,7 @@ sbp_send_wakeups(MemoryContext cxt)
 	SbpWakeList w = {0};
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 
-	sbp_foreach_state(MyDatabaseId, sbp_collect_pending, &w);
+	sbp_foreach_state(MyDatabaseId, InvalidOid, sbp_collect_pending, &w);
 	if (w.n > 0)
 	{
 		StartTransactionCommand();
