@@ -26,3 +26,6 @@ ISOLATION_OPTS =
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object sees the shared structs: rebuild all when a header changes
+$(OBJS): src/signalr_bp.h src/compat.h

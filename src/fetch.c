@@ -34,6 +34,8 @@ typedef struct SbpSink
 	StringInfo	packed;			/* fetch_packed */
 	int64		max_messages;
 	int64		max_bytes;
+	int64		horizon;		/* deliver only offsets below this */
+	bool		stop;			/* this read is complete */
 	int64		count;
 	int64		bytes;
 	int64		next_offset;
@@ -43,7 +45,7 @@ typedef struct SbpSink
 static bool
 sbp_sink_full(SbpSink *sink)
 {
-	return sink->count >= sink->max_messages ||
+	return sink->stop || sink->count >= sink->max_messages ||
 		(sink->count > 0 && sink->bytes >= sink->max_bytes);
 }
 
@@ -103,11 +105,16 @@ sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from
 		p += 4;
 		if ((uint64) (end - p) < len)
 			elog(ERROR, "corrupt chunk at offset " INT64_FORMAT, offset);
+		if (offset >= sink->horizon)
+		{
+			sink->stop = true;	/* an earlier commit is still in flight */
+			return;
+		}
 		if (offset >= from)
 		{
 			if (!sbp_sink_fits(sink, len))
 			{
-				sink->max_messages = sink->count;	/* stop here */
+				sink->stop = true;
 				return;
 			}
 			sbp_sink_put(sink, offset, p, len);
@@ -123,12 +130,15 @@ sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from
  * retained range and SB002 when it is beyond the head.
  */
 static int64
-sbp_read_once(const SbpStream *s, int64 from, SbpSink *sink)
+sbp_read_once(const SbpStream *s, SbpStreamState *state, int64 from, SbpSink *sink)
 {
 	SbpStreamView view;
 	int64		low;
 	int64		before = sink->count;
 
+	/* the horizon first, then the snapshot: all below it is decided and visible */
+	sink->horizon = state ? sbp_horizon(state) : PG_INT64_MAX;
+	sink->stop = false;
 	PushActiveSnapshot(GetLatestSnapshot());
 	sbp_stream_view(s->id, s->name, &view);
 	low = view.low_offset;
@@ -217,10 +227,10 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 		elog(ERROR, "SPI_connect failed");
 	for (;;)
 	{
-		uint64		commits = state ? pg_atomic_read_u64(&state->commits) : 0;
+		uint64		changes = state ? pg_atomic_read_u64(&state->changes) : 0;
 		long		remaining;
 
-		if (sbp_read_once(s, from, sink) > 0 || wait_ms <= 0)
+		if (sbp_read_once(s, state, from, sink) > 0 || wait_ms <= 0)
 			break;
 		remaining = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 		if (remaining <= 0)
@@ -228,7 +238,7 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 		if (state)
 		{
 			ConditionVariablePrepareToSleep(&state->cv);
-			if (pg_atomic_read_u64(&state->commits) == commits)
+			if (pg_atomic_read_u64(&state->changes) == changes)
 				(void) ConditionVariableTimedSleep(&state->cv, remaining,
 												   SBP_WAIT_EVENT("SignalrBpFetchWait"));
 			ConditionVariableCancelSleep();

@@ -54,7 +54,10 @@ typedef struct SbpPending
 	int			cap;
 	int		   *ends;			/* buf.len after each message */
 	int		   *levels;			/* subtransaction nesting level of each */
-	int64		head;			/* set at pre-commit: next offset after ours */
+	/* set at pre-commit */
+	SbpStreamState *state;		/* shared state, or NULL */
+	int			slot;			/* inflight slot, or -1 */
+	int64		first;			/* first offset assigned */
 } SbpPending;
 
 static List *sbp_pending = NIL;	/* of SbpPending *, in TopTransactionContext */
@@ -77,6 +80,7 @@ sbp_pending_for(const SbpStream *s)
 	p = palloc0(sizeof(SbpPending));
 	p->stream_id = s->id;
 	p->catalog = s->catalog;
+	p->slot = -1;
 	p->durable = s->durable;
 	p->name = pstrdup(s->name);
 	initStringInfo(&p->buf);
@@ -296,10 +300,13 @@ sbp_insert_chunk(SbpPending *p, int slot, int64 first, int64 last, int from, int
 /*
  * Assign offsets to one stream's messages and write them as chunks.
  *
- * The head comes from shared memory when a commit since server start has
- * recorded it: commits to a stream are serialized by the lock taken here, and
- * each records its new head before releasing it, so the value is exact.
- * Otherwise (first commit after start, or not preloaded) it is probed.
+ * Preloaded, the offsets come from the stream's shared allocation state and
+ * the commit lock is released as soon as the chunks are written: the WAL
+ * flush (and any synchronous-standby wait) happens outside it, so committers
+ * of one stream share flushes, and readers' horizon keeps delivery in offset
+ * order.  Otherwise -- not preloaded, shared state full, no free inflight
+ * slot, or a new fast-stream epoch written by this transaction -- the lock is
+ * held until the commit is visible, and the head is read from the segments.
  */
 static void
 sbp_flush_one(SbpPending *p)
@@ -307,7 +314,7 @@ sbp_flush_one(SbpPending *p)
 	LOCKTAG		tag;
 	SbpStreamView view;
 	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, true);
-	int64		head;
+	bool		new_epoch = false;
 	int			slot;
 	int			start = 0;
 	int			first_msg = 0;
@@ -315,18 +322,26 @@ sbp_flush_one(SbpPending *p)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) p->stream_id, 0, SBP_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
-	/* the previous holder has committed and is visible to a new snapshot */
+	/* the previous holder's chunks are visible to a new snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
 	sbp_stream_view(p->stream_id, p->name, &view);
 	if (!p->durable && !view.alive)
 	{
 		view.low_offset = sbp_fast_new_epoch(p);
-		head = view.low_offset;
+		new_epoch = true;
 	}
-	else if (st != NULL && pg_atomic_read_u32(&st->head_known))
-		head = Max((int64) pg_atomic_read_u64(&st->head), view.low_offset);
+	if (st == NULL)
+		p->first = new_epoch ? view.low_offset :
+			sbp_probe_head(p->stream_id, p->durable, &view);
 	else
-		head = sbp_probe_head(p->stream_id, p->durable, &view);
+	{
+		int64		floor = view.low_offset;
+
+		if (!new_epoch && !sbp_alloc_known(st))
+			floor = sbp_probe_head(p->stream_id, p->durable, &view);
+		p->slot = sbp_alloc(st, floor, new_epoch, p->nmsgs, &p->first);
+		p->state = st;			/* from here on, commit or abort releases it */
+	}
 	PopActiveSnapshot();
 	slot = view.slots[SBP_SEGMENTS - 1];
 
@@ -339,13 +354,15 @@ sbp_flush_one(SbpPending *p)
 		/* close the chunk before it outgrows chunk_size, or at the end */
 		if (last || p->ends[i + 1] - start > sbp_chunk_size)
 		{
-			sbp_insert_chunk(p, slot, head + first_msg, head + i, start, p->ends[i]);
+			sbp_insert_chunk(p, slot, p->first + first_msg, p->first + i, start, p->ends[i]);
 			start = p->ends[i];
 			first_msg = i + 1;
 		}
 	}
 	PopActiveSnapshot();
-	p->head = head + p->nmsgs;
+
+	if (p->slot >= 0 && !new_epoch)
+		LockRelease(&tag, ExclusiveLock, false);
 }
 
 static int
@@ -367,6 +384,7 @@ sbp_pre_commit(void)
 	if (sbp_pending == NIL)
 		return;
 	list_sort(sbp_pending, sbp_pending_cmp);
+	sbp_flushed = true;			/* an error from here on must release allocations */
 	sbp_enter_owner(&saved_user, &saved_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -379,7 +397,6 @@ sbp_pre_commit(void)
 	}
 	SPI_finish();
 	sbp_leave_owner(saved_user, saved_sec);
-	sbp_flushed = true;
 }
 
 /* After commit: publish heads and counters, wake waiters and the worker. */
@@ -394,25 +411,43 @@ sbp_post_commit(void)
 	foreach(lc, sbp_pending)
 	{
 		SbpPending *p = (SbpPending *) lfirst(lc);
-		SbpStreamState *st;
+		SbpStreamState *st = p->state;
+		uint64		end = (uint64) (p->first + p->nmsgs);
+		uint64		head;
 
 		if (p->nmsgs == 0)
 			continue;
 		any = true;
-		st = sbp_stream_state(p->catalog, p->stream_id, true);
 		if (st == NULL)
 			continue;
-		/* still under the stream's commit lock: a plain write is exact */
-		pg_atomic_write_u64(&st->head, (uint64) p->head);
-		pg_atomic_write_u32(&st->head_known, 1);
+		sbp_alloc_release(st, p->slot, p->first, p->nmsgs, true);
+		head = pg_atomic_read_u64(&st->head);
+		while (head < end && !pg_atomic_compare_exchange_u64(&st->head, &head, end))
+			;
 		pg_atomic_fetch_add_u64(&st->messages, p->nmsgs);
 		pg_atomic_fetch_add_u64(&st->bytes, p->buf.len - 4 * p->nmsgs);
 		pg_atomic_fetch_add_u64(&st->commits, 1);
 		pg_atomic_write_u32(&st->notify_pending, 1);
-		ConditionVariableBroadcast(&st->cv);
 	}
 	if (any)
 		sbp_wake_worker();
+}
+
+/* A transaction that had taken offsets aborted: free them for the next one. */
+static void
+sbp_post_abort(void)
+{
+	ListCell   *lc;
+
+	if (!sbp_flushed)
+		return;
+	foreach(lc, sbp_pending)
+	{
+		SbpPending *p = (SbpPending *) lfirst(lc);
+
+		if (p->nmsgs > 0 && p->state != NULL)
+			sbp_alloc_release(p->state, p->slot, p->first, p->nmsgs, false);
+	}
 }
 
 static void
@@ -437,6 +472,7 @@ sbp_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			sbp_post_abort();
 			sbp_pending = NIL;
 			sbp_flushed = false;
 			break;

@@ -3,8 +3,9 @@
  *
  * A hash of SbpStreamState keyed by (database, stream id), sized by
  * signalr_bp.max_streams.  Locking: sbp->lock (shared to find, exclusive to
- * insert) protects the hash's structure only; every field of an entry is an
- * atomic or a condition variable, updated without that lock.  Entries live
+ * insert) protects the hash's structure only; the fields of an entry are
+ * atomics, a condition variable, and the allocation state under its own
+ * spinlock (see SbpStreamState).  Entries live
  * until the server restarts.  When the hash is full, new streams simply get
  * no shared state: their waits poll and their counters are not kept.
  */
@@ -97,8 +98,13 @@ sbp_stream_state(Oid catalog, int32 stream_id, bool create)
 	if (st != NULL && !found)
 	{
 		pg_atomic_init_u64(&st->head, 0);
-		pg_atomic_init_u32(&st->head_known, 0);
+		SpinLockInit(&st->mutex);
+		st->alloc_known = false;
+		st->alloc_next = 0;
+		for (int i = 0; i < SBP_MAX_INFLIGHT; i++)
+			st->inflight[i] = -1;
 		pg_atomic_init_u64(&st->commits, 0);
+		pg_atomic_init_u64(&st->changes, 0);
 		pg_atomic_init_u64(&st->messages, 0);
 		pg_atomic_init_u64(&st->bytes, 0);
 		pg_atomic_init_u64(&st->wakeups, 0);
@@ -112,6 +118,79 @@ sbp_stream_state(Oid catalog, int32 stream_id, bool create)
 	}
 	LWLockRelease(sbp->lock);
 	return st;
+}
+
+/* Has a commit since server start set the stream's next offset? */
+bool
+sbp_alloc_known(SbpStreamState *st)
+{
+	bool		known;
+
+	SpinLockAcquire(&st->mutex);
+	known = st->alloc_known;
+	SpinLockRelease(&st->mutex);
+	return known;
+}
+
+/*
+ * Take n offsets (caller holds the stream's commit lock).  floor: the lowest
+ * acceptable first offset (the probed head when !alloc_known, low_offset
+ * otherwise); reset: start at floor whatever came before (a new fast-stream
+ * epoch).  Returns the inflight slot recorded, or -1 when all are taken: the
+ * caller must then keep the commit lock until its transaction ends.
+ */
+int
+sbp_alloc(SbpStreamState *st, int64 floor, bool reset, int64 n, int64 *first)
+{
+	int			slot = -1;
+
+	SpinLockAcquire(&st->mutex);
+	if (reset || !st->alloc_known || st->alloc_next < floor)
+		st->alloc_next = floor;
+	st->alloc_known = true;
+	*first = st->alloc_next;
+	st->alloc_next += n;
+	for (int i = 0; i < SBP_MAX_INFLIGHT && slot < 0; i++)
+		if (st->inflight[i] < 0)
+		{
+			st->inflight[i] = *first;
+			slot = i;
+		}
+	SpinLockRelease(&st->mutex);
+	return slot;
+}
+
+/*
+ * The transaction that took [first, first + n) ended (after its commit became
+ * visible, or on abort).  An aborted allocation that nobody followed is given
+ * back, so offsets stay dense in all but a rare race.
+ */
+void
+sbp_alloc_release(SbpStreamState *st, int slot, int64 first, int64 n, bool committed)
+{
+	SpinLockAcquire(&st->mutex);
+	if (slot >= 0)
+		st->inflight[slot] = -1;
+	if (!committed && st->alloc_next == first + n)
+		st->alloc_next = first;
+	SpinLockRelease(&st->mutex);
+	pg_atomic_fetch_add_u64(&st->changes, 1);
+	ConditionVariableBroadcast(&st->cv);
+}
+
+/* Readers deliver offsets below this: everything under it has committed or aborted. */
+int64
+sbp_horizon(SbpStreamState *st)
+{
+	int64		h;
+
+	SpinLockAcquire(&st->mutex);
+	h = st->alloc_known ? st->alloc_next : PG_INT64_MAX;
+	for (int i = 0; i < SBP_MAX_INFLIGHT; i++)
+		if (st->inflight[i] >= 0 && st->inflight[i] < h)
+			h = st->inflight[i];
+	SpinLockRelease(&st->mutex);
+	return h;
 }
 
 /* Call fn on every stream state of a database (and catalog, unless invalid). */

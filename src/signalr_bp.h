@@ -89,14 +89,31 @@ extern void sbp_stream_view(int32 stream_id, const char *name, SbpStreamView *vi
 extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *view);
 
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
+#define SBP_MAX_INFLIGHT 32
+
+#include "storage/spin.h"
+
 typedef struct SbpStreamState
 {
 	Oid			dbid;			/* hash key: database, */
 	Oid			catalog;		/* its signalr_bp.stream table, */
 	int32		stream_id;		/* and the stream */
-	pg_atomic_uint64 head;		/* next offset after the last commit seen */
-	pg_atomic_uint32 head_known;	/* head is exact (set by a commit since start) */
+	pg_atomic_uint64 head;		/* highest end offset committed since start */
+
+	/*
+	 * Offset allocation, under mutex.  A committer takes the stream's commit
+	 * lock, takes offsets from alloc_next, records its first offset in a free
+	 * inflight slot, writes its chunks and releases the lock before its WAL
+	 * flush, so concurrent committers share flushes.  Readers stop below the
+	 * smallest inflight offset (the horizon): a transaction that got later
+	 * offsets but became visible first is never delivered before it.
+	 */
+	slock_t		mutex;
+	bool		alloc_known;	/* alloc_next is set (by a commit since start) */
+	int64		alloc_next;
+	int64		inflight[SBP_MAX_INFLIGHT];	/* -1: free */
 	pg_atomic_uint64 commits;	/* committing transactions */
+	pg_atomic_uint64 changes;	/* commits and released allocations: waiters' wake-up check */
 	pg_atomic_uint64 messages;
 	pg_atomic_uint64 bytes;
 	pg_atomic_uint64 wakeups;	/* NOTIFYs sent by the worker */
@@ -106,11 +123,16 @@ typedef struct SbpStreamState
 	pg_atomic_uint64 last_fetch_offset;	/* PG_UINT64_MAX until the first fetch */
 	pg_atomic_uint64 last_fetch_at;	/* TimestampTz */
 	pg_atomic_uint32 notify_pending;
-	ConditionVariable cv;		/* broadcast at each commit to the stream */
+	ConditionVariable cv;		/* broadcast when changes moves */
 } SbpStreamState;
 
 extern bool sbp_shmem_ready(void);
 extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, bool create);
+extern bool sbp_alloc_known(SbpStreamState *st);
+extern int	sbp_alloc(SbpStreamState *st, int64 floor, bool reset, int64 n, int64 *first);
+extern void sbp_alloc_release(SbpStreamState *st, int slot, int64 first, int64 n,
+							  bool committed);
+extern int64 sbp_horizon(SbpStreamState *st);
 extern void sbp_wake_worker(void);
 extern void sbp_register_worker_latch(void);
 extern void sbp_shmem_request(void);
