@@ -10,15 +10,16 @@ OBJS = \
 	src/fetch.o \
 	src/shmem.o \
 	src/worker.o \
-	src/stats.o
+	src/stats.o \
+	src/signalr.o
 
 DATA = $(wildcard signalr_bp--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress and isolation tests run against a server started by scripts/test
-# (preloaded, see test/postgresql.conf); `make installcheck` uses PGPORT/PGHOST.
-REGRESS = setup streams publish_fetch errors retention privileges reinstall
+# (preloaded); `make installcheck` uses PGHOST/PGPORT.
+REGRESS = setup streams publish_fetch errors retention privileges signalr reinstall
 REGRESS_OPTS = --inputdir=.
 ISOLATION = commit_order concurrent_streams retention_race
 ISOLATION_OPTS =

@@ -244,6 +244,7 @@ BEGIN
 			USING ERRCODE = 'read_only_sql_transaction',
 				  HINT = 'Connect to the primary (the -rw service on CloudNativePG).';
 	END IF;
+	PERFORM signalr_bp.reap();
 	IF signalr_bp._rotate(true, force) THEN v_rotated := v_rotated OPERATOR(pg_catalog.+) 1; END IF;
 	IF signalr_bp._rotate(false, force) THEN v_rotated := v_rotated OPERATOR(pg_catalog.+) 1; END IF;
 	RETURN v_rotated;
@@ -273,6 +274,735 @@ COMMENT ON VIEW signalr_bp.streams IS
 'per stream: retained range, head, consumer backlog and activity, counters since server start';
 
 ---------------------------------------------------------------------------
+-- SignalR layer: applications, hub servers, connections, groups, sends,
+-- client results, presence (src/signalr.c holds its C helpers)
+--
+-- Functions here are SECURITY DEFINER with search_path pinned to
+-- pg_catalog, pg_temp; every table is schema-qualified.  Each first calls
+-- signalr_bp._app_id(), which checks that the calling role is a member of
+-- the application's owner: one application cannot see or touch another's
+-- state.  The registry (connections, groups, invocations) is unlogged soft
+-- state that hub servers can rebuild: after a crash or a failover it is
+-- empty, the application's registry_epoch moves, and servers re-register.
+---------------------------------------------------------------------------
+
+CREATE TABLE signalr_bp.application (
+	id              integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	name            text NOT NULL UNIQUE,
+	owner           oid NOT NULL,
+	durable         boolean NOT NULL DEFAULT true,	-- servers' streams
+	server_ttl      interval NOT NULL DEFAULT '30 seconds',
+	registry_epoch  integer NOT NULL DEFAULT 1,
+	created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('signalr_bp.application', '');
+
+-- present while the unlogged registry of the application is intact
+CREATE UNLOGGED TABLE signalr_bp.registry_alive (
+	app_id integer PRIMARY KEY
+);
+
+CREATE TABLE signalr_bp.server (
+	app_id        integer NOT NULL REFERENCES signalr_bp.application ON DELETE CASCADE,
+	name          text NOT NULL,
+	stream        text NOT NULL,
+	registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	heartbeat_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (app_id, name)
+);
+
+CREATE UNLOGGED TABLE signalr_bp.connection (
+	app_id        integer NOT NULL,
+	connection_id text NOT NULL,
+	server        text NOT NULL,
+	hub           text NOT NULL,
+	user_id       text,
+	connected_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (app_id, connection_id)
+);
+CREATE INDEX connection_server ON signalr_bp.connection (app_id, server);
+CREATE INDEX connection_hub_user ON signalr_bp.connection (app_id, hub, user_id);
+
+CREATE UNLOGGED TABLE signalr_bp.group_member (
+	app_id        integer NOT NULL,
+	hub           text NOT NULL,
+	group_name    text NOT NULL,
+	connection_id text NOT NULL,
+	PRIMARY KEY (app_id, hub, group_name, connection_id)
+);
+CREATE INDEX group_member_connection ON signalr_bp.group_member (app_id, connection_id);
+
+CREATE UNLOGGED TABLE signalr_bp.invocation (
+	app_id        integer NOT NULL,
+	invocation_id text NOT NULL,
+	connection_id text NOT NULL,
+	from_server   text NOT NULL,
+	to_server     text NOT NULL,
+	created_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	PRIMARY KEY (app_id, invocation_id)
+);
+CREATE INDEX invocation_connection ON signalr_bp.invocation (app_id, connection_id);
+
+CREATE FUNCTION signalr_bp._app_id(app text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'sbp_app_id'
+LANGUAGE C STRICT STABLE;
+
+CREATE FUNCTION signalr_bp._envelope(kind integer, hub text, ids text[], payload bytea)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'sbp_envelope'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION signalr_bp._envelope(integer, text, text[], bytea) IS
+'encode a routed message for a hub server''s stream (format in src/signalr.c)';
+
+-- A server's row, locked against a concurrent reap; errors if it is gone.
+CREATE FUNCTION signalr_bp._server(p_app integer, p_server text)
+RETURNS signalr_bp.server
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v signalr_bp.server;
+BEGIN
+	SELECT * INTO v FROM signalr_bp.server WHERE app_id = p_app AND name = p_server FOR SHARE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'hub server "%" is not registered', p_server
+			USING ERRCODE = 'SB003',
+				  HINT = 'Register it with signalr_bp.register_server(); a server silent longer than the application''s server_ttl is removed.';
+	END IF;
+	RETURN v;
+END
+$$;
+
+CREATE FUNCTION signalr_bp._check_name(p_value text, p_what text, p_max integer)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF p_value IS NULL THEN
+		RAISE EXCEPTION '% must not be null', p_what USING ERRCODE = 'null_value_not_allowed';
+	ELSIF p_value = '' THEN
+		RAISE EXCEPTION '% must not be empty', p_what USING ERRCODE = 'invalid_name';
+	ELSIF octet_length(p_value) > p_max THEN
+		RAISE EXCEPTION '% is too long', p_what USING ERRCODE = 'name_too_long',
+			DETAIL = format('The value has %s bytes; the limit is %s.', octet_length(p_value), p_max);
+	ELSIF p_value ~ '[\x01-\x1f\x7f]' THEN
+		RAISE EXCEPTION '% must not contain control characters', p_what USING ERRCODE = 'invalid_name';
+	END IF;
+END
+$$;
+
+-- Applications -----------------------------------------------------------
+
+CREATE FUNCTION signalr_bp.create_application(name text, owner regrole DEFAULT NULL,
+											  durable boolean DEFAULT true,
+											  server_ttl interval DEFAULT '30 seconds')
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_id integer;
+BEGIN
+	PERFORM signalr_bp._check_name(name, 'application name', 200);
+	IF server_ttl IS NULL OR server_ttl < interval '1 second' THEN
+		RAISE EXCEPTION 'server_ttl must be at least 1 second' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF durable IS NULL THEN
+		RAISE EXCEPTION 'durable must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	INSERT INTO signalr_bp.application (name, owner, durable, server_ttl)
+	VALUES (name, COALESCE(owner::oid, session_user::regrole::oid), durable, server_ttl)
+	RETURNING id INTO v_id;
+	INSERT INTO signalr_bp.registry_alive VALUES (v_id);
+	RETURN v_id;
+EXCEPTION WHEN unique_violation THEN
+	RAISE EXCEPTION 'application "%" already exists', name USING ERRCODE = 'duplicate_object';
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.create_application(text, regrole, boolean, interval) IS
+'create an application (a SignalR deployment); members of owner (default: the session user) may use it';
+
+CREATE FUNCTION signalr_bp.drop_application(name text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(name);
+	v_server record;
+BEGIN
+	FOR v_server IN SELECT s.name FROM signalr_bp.server s WHERE s.app_id = v_app LOOP
+		PERFORM signalr_bp._remove_server(v_app, v_server.name, 'application dropped');
+	END LOOP;
+	DELETE FROM signalr_bp.registry_alive WHERE app_id = v_app;
+	DELETE FROM signalr_bp.application WHERE id = v_app;
+END
+$$;
+
+-- Hub servers ------------------------------------------------------------
+
+-- The registry's epoch, moved when the unlogged registry was lost.
+CREATE FUNCTION signalr_bp._registry_epoch(p_app integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_epoch integer;
+BEGIN
+	IF EXISTS (SELECT FROM signalr_bp.registry_alive WHERE app_id = p_app) THEN
+		SELECT registry_epoch INTO v_epoch FROM signalr_bp.application WHERE id = p_app;
+	ELSE
+		UPDATE signalr_bp.application SET registry_epoch = registry_epoch + 1
+		 WHERE id = p_app RETURNING registry_epoch INTO v_epoch;
+		INSERT INTO signalr_bp.registry_alive VALUES (p_app) ON CONFLICT DO NOTHING;
+	END IF;
+	RETURN v_epoch;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.register_server(app text, server text,
+										   OUT stream text, OUT registry_epoch integer)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_durable boolean;
+	v_owner oid;
+BEGIN
+	PERFORM signalr_bp._check_name(server, 'server name', 150);
+	SELECT a.durable, a.owner INTO v_durable, v_owner FROM signalr_bp.application a WHERE a.id = v_app;
+	stream := app || '/' || server;
+	INSERT INTO signalr_bp.server (app_id, name, stream) VALUES (v_app, server, stream)
+	ON CONFLICT (app_id, name) DO UPDATE SET heartbeat_at = pg_catalog.now();
+	PERFORM signalr_bp.create_stream(stream, v_durable, true);
+	UPDATE signalr_bp.stream t SET owner = v_owner WHERE t.name = register_server.stream AND t.owner <> v_owner;
+	registry_epoch := signalr_bp._registry_epoch(v_app);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.register_server(text, text) IS
+'register (or re-register) a hub server; returns the stream it consumes and the registry epoch';
+
+CREATE FUNCTION signalr_bp.heartbeat(app text, server text)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	UPDATE signalr_bp.server SET heartbeat_at = pg_catalog.now()
+	 WHERE app_id = v_app AND name = heartbeat.server;
+	IF NOT FOUND THEN
+		PERFORM signalr_bp._server(v_app, server);	-- raises SB003
+	END IF;
+	RETURN signalr_bp._registry_epoch(v_app);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.heartbeat(text, text) IS
+'keep a hub server alive; returns the registry epoch (re-register connections and groups when it changes)';
+
+-- Remove a server and everything it held; pending invocations it was to
+-- answer fail at once on the invoking servers.
+CREATE FUNCTION signalr_bp._remove_server(p_app integer, p_server text, p_reason text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_stream text;
+	v_inv record;
+	v_count integer;
+BEGIN
+	DELETE FROM signalr_bp.server WHERE app_id = p_app AND name = p_server RETURNING stream INTO v_stream;
+	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	FOR v_inv IN
+		DELETE FROM signalr_bp.invocation i WHERE i.app_id = p_app AND i.to_server = p_server
+		RETURNING i.invocation_id, i.connection_id, i.from_server
+	LOOP
+		PERFORM signalr_bp._fail_invocation(p_app, v_inv.from_server, v_inv.invocation_id,
+			format('Connection ''%s'' was lost: its hub server %s.', v_inv.connection_id, p_reason));
+	END LOOP;
+	DELETE FROM signalr_bp.invocation WHERE app_id = p_app AND from_server = p_server;
+	DELETE FROM signalr_bp.group_member g USING signalr_bp.connection c
+	 WHERE c.app_id = p_app AND c.server = p_server
+	   AND g.app_id = p_app AND g.connection_id = c.connection_id;
+	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND server = p_server;
+	GET DIAGNOSTICS v_count = ROW_COUNT;
+	PERFORM signalr_bp.drop_stream(v_stream, true);
+	RETURN v_count;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.deregister_server(app text, server text)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN signalr_bp._remove_server(signalr_bp._app_id(app), server, 'stopped');
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.deregister_server(text, text) IS
+'remove a hub server with its connections and group memberships; returns how many connections it held';
+
+-- Remove servers silent longer than their application's server_ttl (the worker runs it).
+CREATE FUNCTION signalr_bp.reap()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v record;
+	v_reaped integer := 0;
+BEGIN
+	FOR v IN
+		SELECT s.app_id, s.name FROM signalr_bp.server s
+		  JOIN signalr_bp.application a ON a.id = s.app_id
+		 WHERE s.heartbeat_at < pg_catalog.now() - a.server_ttl
+		   FOR UPDATE OF s SKIP LOCKED
+	LOOP
+		PERFORM signalr_bp._remove_server(v.app_id, v.name, 'stopped responding');
+		v_reaped := v_reaped + 1;
+	END LOOP;
+	RETURN v_reaped;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.reap() IS
+'remove hub servers whose heartbeat is older than their application''s server_ttl';
+
+-- Connections ------------------------------------------------------------
+
+CREATE FUNCTION signalr_bp.connect(app text, server text, hub text, connection_id text,
+								   user_id text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_other text;
+BEGIN
+	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	PERFORM signalr_bp._check_name(connection_id, 'connection id', 256);
+	IF user_id IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(user_id, 'user id', 1024);
+	END IF;
+	PERFORM signalr_bp._server(v_app, server);
+	INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
+	VALUES (v_app, connection_id, server, hub, user_id)
+	ON CONFLICT ON CONSTRAINT connection_pkey DO UPDATE
+		SET hub = excluded.hub, user_id = excluded.user_id
+		WHERE c.server = excluded.server
+	RETURNING c.server INTO v_other;
+	IF v_other IS NULL THEN
+		SELECT c.server INTO v_other FROM signalr_bp.connection c
+		 WHERE c.app_id = v_app AND c.connection_id = connect.connection_id;
+		RAISE EXCEPTION 'connection "%" is already registered on hub server "%"', connection_id, v_other
+			USING ERRCODE = 'unique_violation';
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.connect(text, text, text, text, text) IS
+'register a connection held by a hub server (again on the same server: an update)';
+
+CREATE FUNCTION signalr_bp._disconnect(p_app integer, p_connection text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_inv record;
+BEGIN
+	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND connection_id = p_connection;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	DELETE FROM signalr_bp.group_member WHERE app_id = p_app AND connection_id = p_connection;
+	FOR v_inv IN
+		DELETE FROM signalr_bp.invocation i WHERE i.app_id = p_app AND i.connection_id = p_connection
+		RETURNING i.invocation_id, i.from_server
+	LOOP
+		PERFORM signalr_bp._fail_invocation(p_app, v_inv.from_server, v_inv.invocation_id,
+			format('Connection ''%s'' disconnected.', p_connection));
+	END LOOP;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.disconnect(app text, connection_id text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN signalr_bp._disconnect(signalr_bp._app_id(app), connection_id);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.disconnect(text, text) IS
+'remove a connection, its group memberships and its pending invocations; false if it was not registered';
+
+CREATE FUNCTION signalr_bp.connect_many(app text, server text, hub text,
+										connection_ids text[], user_ids text[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_count integer;
+BEGIN
+	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	IF user_ids IS NOT NULL AND cardinality(user_ids) <> cardinality(connection_ids) THEN
+		RAISE EXCEPTION 'connection_ids and user_ids must have the same length'
+			USING ERRCODE = 'array_subscript_error';
+	END IF;
+	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(connection_ids) c;
+	PERFORM signalr_bp._server(v_app, server);
+	INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
+	SELECT v_app, u.c, server, hub, u.u
+	  FROM unnest(connection_ids, COALESCE(user_ids, array_fill(NULL::text, ARRAY[cardinality(connection_ids)]))) u(c, u)
+	ON CONFLICT (app_id, connection_id) DO UPDATE
+		SET hub = excluded.hub, user_id = excluded.user_id
+		WHERE c.server = excluded.server;
+	GET DIAGNOSTICS v_count = ROW_COUNT;
+	RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.connect_many(text, text, text, text[], text[]) IS
+'register many connections of one server and hub at once (for rebuilding the registry); returns how many';
+
+-- Groups -----------------------------------------------------------------
+
+CREATE FUNCTION signalr_bp.add_to_group(app text, hub text, connection_id text, group_name text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
+	-- lock the connection so a concurrent disconnect cannot leave an orphan membership
+	PERFORM FROM signalr_bp.connection c
+	 WHERE c.app_id = v_app AND c.connection_id = add_to_group.connection_id AND c.hub = add_to_group.hub
+	   FOR SHARE;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_name, connection_id)
+	ON CONFLICT DO NOTHING;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.add_to_group(text, text, text, text) IS
+'add a connection (held by any server) to a group; false if it was already a member or is not registered';
+
+CREATE FUNCTION signalr_bp.remove_from_group(app text, hub text, connection_id text, group_name text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	DELETE FROM signalr_bp.group_member g
+	 WHERE g.app_id = v_app AND g.hub = remove_from_group.hub
+	   AND g.group_name = remove_from_group.group_name AND g.connection_id = remove_from_group.connection_id;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text) IS
+'remove a connection from a group; false if it was not a member';
+
+-- Sends ------------------------------------------------------------------
+-- Each resolves its audience against the registry in the sending
+-- transaction and appends one envelope to the stream of each server holding
+-- a target.  They return the number of servers reached (0 is not an error).
+
+CREATE FUNCTION signalr_bp._deliver(p_app integer, p_hub text, p_connections text[],
+									p_payload bytea)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v record;
+	v_servers integer := 0;
+BEGIN
+	IF p_payload IS NULL THEN
+		RAISE EXCEPTION 'message payload must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOR v IN
+		SELECT s.stream, array_agg(DISTINCT c.connection_id) AS ids
+		  FROM signalr_bp.connection c
+		  JOIN signalr_bp.server s ON s.app_id = c.app_id AND s.name = c.server
+		 WHERE c.app_id = p_app AND c.hub = p_hub AND c.connection_id = ANY (p_connections)
+		 GROUP BY s.stream
+	LOOP
+		PERFORM signalr_bp.publish(v.stream, signalr_bp._envelope(2, p_hub, v.ids, p_payload));
+		v_servers := v_servers + 1;
+	END LOOP;
+	RETURN v_servers;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.send_all(app text, hub text, payload bytea, excluded text[] DEFAULT '{}')
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_streams text[];
+BEGIN
+	IF payload IS NULL THEN
+		RAISE EXCEPTION 'message payload must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	SELECT array_agg(s.stream) INTO v_streams FROM signalr_bp.server s WHERE s.app_id = v_app;
+	IF v_streams IS NULL THEN
+		RETURN 0;
+	END IF;
+	PERFORM signalr_bp.publish(v_streams, signalr_bp._envelope(1, hub, COALESCE(excluded, '{}'), payload));
+	RETURN cardinality(v_streams);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.send_all(text, text, bytea, text[]) IS
+'send to every connection of the hub (but the excluded ones), through every live server';
+
+CREATE FUNCTION signalr_bp.send_connections(app text, hub text, connection_ids text[], payload bytea)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN signalr_bp._deliver(signalr_bp._app_id(app), hub, connection_ids, payload);
+END
+$$;
+
+CREATE FUNCTION signalr_bp.send_groups(app text, hub text, group_names text[], payload bytea,
+									   excluded text[] DEFAULT '{}')
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN signalr_bp._deliver(v_app, hub,
+		ARRAY(SELECT g.connection_id FROM signalr_bp.group_member g
+			   WHERE g.app_id = v_app AND g.hub = send_groups.hub AND g.group_name = ANY (group_names)
+				 AND NOT g.connection_id = ANY (COALESCE(excluded, '{}'))),
+		payload);
+END
+$$;
+
+CREATE FUNCTION signalr_bp.send_users(app text, hub text, user_ids text[], payload bytea)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN signalr_bp._deliver(v_app, hub,
+		ARRAY(SELECT c.connection_id FROM signalr_bp.connection c
+			   WHERE c.app_id = v_app AND c.hub = send_users.hub AND c.user_id = ANY (user_ids)),
+		payload);
+END
+$$;
+
+-- single-target forms, named as HubLifetimeManager's methods
+CREATE FUNCTION signalr_bp.send_connection(app text, hub text, connection_id text, payload bytea)
+RETURNS integer LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT signalr_bp.send_connections(app, hub, ARRAY[connection_id], payload) $$;
+CREATE FUNCTION signalr_bp.send_group(app text, hub text, group_name text, payload bytea,
+									  excluded text[] DEFAULT '{}')
+RETURNS integer LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT signalr_bp.send_groups(app, hub, ARRAY[group_name], payload, excluded) $$;
+CREATE FUNCTION signalr_bp.send_user(app text, hub text, user_id text, payload bytea)
+RETURNS integer LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT signalr_bp.send_users(app, hub, ARRAY[user_id], payload) $$;
+
+-- For triggers and jobs: a SignalR JSON-protocol invocation of method(args...)
+CREATE FUNCTION signalr_bp.json_invocation(method text, args jsonb DEFAULT '[]')
+RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT convert_to(jsonb_build_object('type', 1, 'target', method,
+		'arguments', CASE WHEN jsonb_typeof(args) = 'array' THEN args ELSE jsonb_build_array(args) END)::text,
+		'UTF8') || '\x1e'::bytea
+$$;
+COMMENT ON FUNCTION signalr_bp.json_invocation(text, jsonb) IS
+'a SignalR JSON hub-protocol Invocation message (record separator included), for sends from SQL';
+
+-- Client results ---------------------------------------------------------
+
+CREATE FUNCTION signalr_bp._fail_invocation(p_app integer, p_server text, p_invocation text,
+											p_error text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_stream text;
+BEGIN
+	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_server;
+	IF FOUND THEN
+		PERFORM signalr_bp.publish(v_stream,
+			signalr_bp._envelope(5, '', ARRAY[p_invocation, p_error], NULL));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.invoke(app text, hub text, from_server text, connection_id text,
+								  invocation_id text, payload bytea)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_to text;
+	v_stream text;
+BEGIN
+	PERFORM signalr_bp._check_name(invocation_id, 'invocation id', 256);
+	IF payload IS NULL THEN
+		RAISE EXCEPTION 'message payload must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM signalr_bp._server(v_app, from_server);
+	SELECT c.server, s.stream INTO v_to, v_stream
+	  FROM signalr_bp.connection c JOIN signalr_bp.server s ON s.app_id = c.app_id AND s.name = c.server
+	 WHERE c.app_id = v_app AND c.connection_id = invoke.connection_id AND c.hub = invoke.hub
+	   FOR SHARE OF c;
+	IF NOT FOUND THEN
+		-- the exact text SignalR's client-result callers expect
+		RAISE EXCEPTION 'Connection ''%'' does not exist.', connection_id USING ERRCODE = 'SB004';
+	END IF;
+	BEGIN
+		INSERT INTO signalr_bp.invocation (app_id, invocation_id, connection_id, from_server, to_server)
+		VALUES (v_app, invocation_id, connection_id, from_server, v_to);
+	EXCEPTION WHEN unique_violation THEN
+		RAISE EXCEPTION 'invocation id "%" is already in use', invocation_id USING ERRCODE = 'unique_violation';
+	END;
+	PERFORM signalr_bp.publish(v_stream,
+		signalr_bp._envelope(3, hub, ARRAY[connection_id, invocation_id, from_server], payload));
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.invoke(text, text, text, text, text, bytea) IS
+'ask the server holding a connection to invoke a client method and route the result back to from_server';
+
+CREATE FUNCTION signalr_bp.complete_invocation(app text, invocation_id text, payload bytea)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_from text;
+	v_stream text;
+BEGIN
+	DELETE FROM signalr_bp.invocation i WHERE i.app_id = v_app AND i.invocation_id = complete_invocation.invocation_id
+	RETURNING i.from_server INTO v_from;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = v_app AND s.name = v_from;
+	IF FOUND THEN
+		PERFORM signalr_bp.publish(v_stream, signalr_bp._envelope(4, '', ARRAY[invocation_id], payload));
+	END IF;
+	RETURN true;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.complete_invocation(text, text, bytea) IS
+'route a client''s result to the server that invoked it; false if the invocation is no longer pending';
+
+CREATE FUNCTION signalr_bp.cancel_invocation(app text, invocation_id text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v record;
+BEGIN
+	DELETE FROM signalr_bp.invocation i WHERE i.app_id = v_app AND i.invocation_id = cancel_invocation.invocation_id
+	RETURNING i.connection_id, i.to_server INTO v;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM signalr_bp.publish(s.stream, signalr_bp._envelope(6, '', ARRAY[v.connection_id, invocation_id], NULL))
+	   FROM signalr_bp.server s WHERE s.app_id = v_app AND s.name = v.to_server;
+	RETURN true;
+END
+$$;
+
+-- Presence ---------------------------------------------------------------
+
+CREATE FUNCTION signalr_bp.connection_count(app text, hub text DEFAULT NULL)
+RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT count(*) FROM signalr_bp.connection c
+	 WHERE c.app_id = signalr_bp._app_id(app) AND (connection_count.hub IS NULL OR c.hub = connection_count.hub)
+$$;
+
+CREATE FUNCTION signalr_bp.group_connections(app text, hub text, group_name text)
+RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT g.connection_id FROM signalr_bp.group_member g
+	 WHERE g.app_id = signalr_bp._app_id(app) AND g.hub = group_connections.hub AND g.group_name = group_connections.group_name
+	 ORDER BY 1
+$$;
+
+CREATE FUNCTION signalr_bp.connection_groups(app text, connection_id text)
+RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT g.group_name FROM signalr_bp.group_member g
+	 WHERE g.app_id = signalr_bp._app_id(app) AND g.connection_id = connection_groups.connection_id
+	 ORDER BY 1
+$$;
+
+CREATE FUNCTION signalr_bp.user_connections(app text, hub text, user_id text)
+RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.connection_id FROM signalr_bp.connection c
+	 WHERE c.app_id = signalr_bp._app_id(app) AND c.hub = user_connections.hub AND c.user_id = user_connections.user_id
+	 ORDER BY 1
+$$;
+
+CREATE FUNCTION signalr_bp.online_users(app text, hub text)
+RETURNS TABLE (user_id text, connections bigint) LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT c.user_id, count(*) FROM signalr_bp.connection c
+	 WHERE c.app_id = signalr_bp._app_id(app) AND c.hub = online_users.hub AND c.user_id IS NOT NULL
+	 GROUP BY c.user_id ORDER BY 1
+$$;
+
+CREATE FUNCTION signalr_bp.servers(app text)
+RETURNS TABLE (server text, connections bigint, heartbeat_age interval, registered_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.name,
+		   (SELECT count(*) FROM signalr_bp.connection c WHERE c.app_id = s.app_id AND c.server = s.name),
+		   pg_catalog.now() - s.heartbeat_at, s.registered_at
+	  FROM signalr_bp.server s WHERE s.app_id = signalr_bp._app_id(app) ORDER BY 1
+$$;
+
+---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; the hub role gets the API
 ---------------------------------------------------------------------------
 
@@ -289,5 +1019,30 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.fetch(text, bigint, integer, integer),
 	signalr_bp.fetch_packed(text, bigint, integer, integer),
 	signalr_bp.head(text),
-	signalr_bp.channel(text)
+	signalr_bp.channel(text),
+	signalr_bp.register_server(text, text),
+	signalr_bp.heartbeat(text, text),
+	signalr_bp.deregister_server(text, text),
+	signalr_bp.connect(text, text, text, text, text),
+	signalr_bp.connect_many(text, text, text, text[], text[]),
+	signalr_bp.disconnect(text, text),
+	signalr_bp.add_to_group(text, text, text, text),
+	signalr_bp.remove_from_group(text, text, text, text),
+	signalr_bp.send_all(text, text, bytea, text[]),
+	signalr_bp.send_connection(text, text, text, bytea),
+	signalr_bp.send_connections(text, text, text[], bytea),
+	signalr_bp.send_group(text, text, text, bytea, text[]),
+	signalr_bp.send_groups(text, text, text[], bytea, text[]),
+	signalr_bp.send_user(text, text, text, bytea),
+	signalr_bp.send_users(text, text, text[], bytea),
+	signalr_bp.json_invocation(text, jsonb),
+	signalr_bp.invoke(text, text, text, text, text, bytea),
+	signalr_bp.complete_invocation(text, text, bytea),
+	signalr_bp.cancel_invocation(text, text),
+	signalr_bp.connection_count(text, text),
+	signalr_bp.group_connections(text, text, text),
+	signalr_bp.connection_groups(text, text),
+	signalr_bp.user_connections(text, text, text),
+	signalr_bp.online_users(text, text),
+	signalr_bp.servers(text)
 TO signalr_bp_hub;

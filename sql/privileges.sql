@@ -26,9 +26,12 @@ SELECT try($$SELECT * FROM signalr_bp.fetch('a-server-1', 0)$$);
 RESET ROLE;
 -- b's attempts left nothing
 SELECT msg_offset, convert_from(payload, 'UTF8') FROM signalr_bp.fetch('a-server-1', 0);
--- definer functions pin search_path
-SELECT p.proname, p.proconfig FROM pg_proc p
- WHERE p.pronamespace = 'signalr_bp'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
- ORDER BY 1;
+-- every SQL and PL/pgSQL function, definer or not, pins search_path
+SELECT count(*) AS functions,
+	   count(*) FILTER (WHERE p.prosecdef) > 0 AS some_definers,
+	   count(*) FILTER (WHERE NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)) AS unpinned
+  FROM pg_proc p
+ WHERE p.pronamespace = 'signalr_bp'::regnamespace
+   AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'));
 SELECT signalr_bp.drop_stream('a-server-1');
 DROP ROLE app_a, app_b, outsider;

@@ -3,7 +3,7 @@ CREATE EXTENSION signalr_bp;
 SELECT extname, extversion, extrelocatable, extnamespace::regnamespace
   FROM pg_extension WHERE extname = 'signalr_bp';
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.provolatile
-  FROM pg_proc p WHERE p.pronamespace = 'signalr_bp'::regnamespace ORDER BY 1::text;
+  FROM pg_proc p WHERE p.pronamespace = 'signalr_bp'::regnamespace ORDER BY p.oid::regprocedure::text;
 SELECT c.relname, c.relkind, c.relpersistence
   FROM pg_class c WHERE c.relnamespace = 'signalr_bp'::regnamespace AND c.relkind IN ('r', 'v')
  ORDER BY 1;

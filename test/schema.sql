@@ -26,13 +26,14 @@ SELECT ok(has_function_privilege('signalr_bp_hub', 'signalr_bp.fetch_packed(text
 SELECT ok(NOT has_function_privilege('signalr_bp_hub', 'signalr_bp.maintain(boolean)', 'EXECUTE'), 'hub role cannot run retention');
 SELECT ok(NOT has_table_privilege('signalr_bp_hub', 'signalr_bp.seg_d0', 'SELECT'), 'hub role cannot read segments');
 SELECT ok(NOT has_table_privilege('signalr_bp_hub', 'signalr_bp.stream', 'UPDATE'), 'hub role cannot edit streams');
--- no SECURITY DEFINER functions; every PL/pgSQL function pins search_path
-SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'signalr_bp'::regnamespace AND prosecdef), 0,
-		  'no SECURITY DEFINER functions');
-SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'signalr_bp'::regnamespace
-			AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+-- SECURITY DEFINER only with a pinned search_path; no C function is a definer
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'signalr_bp'::regnamespace AND prosecdef
 			AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)), 0,
-		  'PL/pgSQL functions pin search_path');
+		  'every SECURITY DEFINER function pins search_path');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'signalr_bp'::regnamespace
+			AND prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
+			AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)), 0,
+		  'SQL and PL/pgSQL functions pin search_path');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,147 @@
+/*
+ * signalr.c: C helpers of the SignalR layer (its tables and functions are in
+ * the install script): who may use an application, and the envelope that
+ * carries a routed message to a hub server's stream.
+ *
+ * Envelope, version 1 (big-endian):
+ *   uint8 version = 1, uint8 kind, uint16 hub length, hub bytes,
+ *   uint32 id count, then per id: uint16 length, bytes; then the payload.
+ * Kinds and their ids:
+ *   1 all          excluded connection ids: every local connection of the hub but these
+ *   2 connections  the local connection ids to deliver to
+ *   3 invoke       [connection id, invocation id, invoking server]
+ *   4 result       [invocation id]; payload: the completion message
+ *   5 failed       [invocation id, error message]; no payload
+ *   6 cancel       [connection id, invocation id]
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "signalr_bp.h"
+
+PG_FUNCTION_INFO_V1(sbp_app_id);
+PG_FUNCTION_INFO_V1(sbp_envelope);
+
+/*
+ * _app_id(app text) RETURNS integer
+ *
+ * The application's id, if the role that called into the extension (the
+ * outer user: SECURITY DEFINER functions do not change it) is a member of
+ * the application's owning role.
+ */
+Datum
+sbp_app_id(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1] = {PointerGetDatum(name)};
+	Oid			saved_user;
+	int			saved_sec;
+	bool		found;
+	int32		id = 0;
+	Oid			owner = InvalidOid;
+
+	if (VARSIZE_ANY_EXHDR(name) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("application name must not be empty")));
+	sbp_enter_owner(&saved_user, &saved_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT id, owner FROM signalr_bp.application"
+							  " WHERE name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "application lookup failed");
+	found = SPI_processed == 1;
+	if (found)
+	{
+		bool		isnull;
+
+		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	sbp_leave_owner(saved_user, saved_sec);
+
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("application \"%s\" does not exist", text_to_cstring(name))));
+	if (!has_privs_of_role(GetOuterUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for application \"%s\"", text_to_cstring(name)),
+				 errdetail("Only members of the application's owning role may use it.")));
+	PG_RETURN_INT32(id);
+}
+
+static void
+sbp_put16(StringInfo buf, uint16 v)
+{
+	v = pg_hton16(v);
+	appendBinaryStringInfo(buf, (char *) &v, 2);
+}
+
+static void
+sbp_put32(StringInfo buf, uint32 v)
+{
+	v = pg_hton32(v);
+	appendBinaryStringInfo(buf, (char *) &v, 4);
+}
+
+static void
+sbp_put_string(StringInfo buf, text *t, const char *what)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len > PG_UINT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s is too long", what)));
+	sbp_put16(buf, (uint16) len);
+	appendBinaryStringInfo(buf, VARDATA_ANY(t), len);
+}
+
+/* _envelope(kind integer, hub text, ids text[], payload bytea) RETURNS bytea */
+Datum
+sbp_envelope(PG_FUNCTION_ARGS)
+{
+	int32		kind = PG_GETARG_INT32(0);
+	text	   *hub = PG_GETARG_TEXT_PP(1);
+	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(2);
+	bytea	   *payload = PG_ARGISNULL(3) ? NULL : PG_GETARG_BYTEA_PP(3);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	StringInfoData buf;
+
+	if (kind < 1 || kind > 6)
+		elog(ERROR, "unknown envelope kind %d", kind);
+	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	appendStringInfoChar(&buf, 1);
+	appendStringInfoChar(&buf, (char) kind);
+	sbp_put_string(&buf, hub, "hub name");
+	sbp_put32(&buf, (uint32) n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("connection ids must not contain nulls")));
+		sbp_put_string(&buf, DatumGetTextPP(elems[i]), "connection id");
+	}
+	if (payload)
+		appendBinaryStringInfo(&buf, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
+	SET_VARSIZE(buf.data, buf.len);
+	PG_RETURN_BYTEA_P((bytea *) buf.data);
+}
