@@ -21,7 +21,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initi
 # (preloaded); `make installcheck` uses PGHOST/PGPORT.
 REGRESS = setup streams publish_fetch errors retention privileges signalr reinstall
 REGRESS_OPTS = --inputdir=.
-ISOLATION = commit_order concurrent_streams retention_race
+ISOLATION = commit_order concurrent_streams retention_race registry_races
 ISOLATION_OPTS =
 
 PG_CONFIG ?= pg_config

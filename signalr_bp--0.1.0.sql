@@ -515,6 +515,7 @@ AS $$
 DECLARE
 	v_stream text;
 	v_inv record;
+	v_gone text[];
 	v_count integer;
 BEGIN
 	DELETE FROM signalr_bp.server WHERE app_id = p_app AND name = p_server RETURNING stream INTO v_stream;
@@ -529,11 +530,16 @@ BEGIN
 			format('Connection ''%s'' was lost: its hub server %s.', v_inv.connection_id, p_reason));
 	END LOOP;
 	DELETE FROM signalr_bp.invocation WHERE app_id = p_app AND from_server = p_server;
-	DELETE FROM signalr_bp.group_member g USING signalr_bp.connection c
-	 WHERE c.app_id = p_app AND c.server = p_server
-	   AND g.app_id = p_app AND g.connection_id = c.connection_id;
-	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND server = p_server;
-	GET DIAGNOSTICS v_count = ROW_COUNT;
+	-- connections first: deleting them waits for concurrent group additions
+	-- (which lock the connection), whose memberships the next statement sees
+	WITH gone AS (
+		DELETE FROM signalr_bp.connection WHERE app_id = p_app AND server = p_server
+		RETURNING connection_id
+	)
+	SELECT array_agg(connection_id) INTO v_gone FROM gone;
+	v_count := COALESCE(cardinality(v_gone), 0);
+	DELETE FROM signalr_bp.group_member g
+	 WHERE g.app_id = p_app AND g.connection_id = ANY (v_gone);
 	PERFORM signalr_bp.drop_stream(v_stream, true);
 	RETURN v_count;
 END
