@@ -28,7 +28,8 @@ static const char *conninfo;
 static atomic_long published;
 static atomic_long received[2];
 static atomic_long wakeups;
-static atomic_int stop;
+static atomic_int stop;			/* main asks the producer to stop */
+static atomic_int producer_done;	/* the producer's last commit is counted */
 static atomic_int failed;
 
 static PGconn *
@@ -96,6 +97,7 @@ producer(void *arg)
 		seq += 100;
 		atomic_store(&published, seq);
 	}
+	atomic_store(&producer_done, 1);
 	PQfinish(c);
 	return NULL;
 }
@@ -157,7 +159,7 @@ consumer_longpoll(void *arg)
 	long		next = 0;
 
 	(void) arg;
-	while (!atomic_load(&stop) || next < atomic_load(&published))
+	while (!atomic_load(&producer_done) || next < atomic_load(&published))
 		atomic_fetch_add(&received[0], fetch_batch(c, "demo-a", &next, 200));
 	PQfinish(c);
 	return NULL;
@@ -179,7 +181,7 @@ consumer_listen(void *arg)
 	exec_ok(c, sql);
 	/* catch up first: anything committed before LISTEN took effect */
 	atomic_fetch_add(&received[1], fetch_batch(c, "demo-b", &next, 0));
-	while (!atomic_load(&stop) || next < atomic_load(&published))
+	while (!atomic_load(&producer_done) || next < atomic_load(&published))
 	{
 		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
 		PGnotify   *n;
@@ -195,8 +197,8 @@ consumer_listen(void *arg)
 		}
 		if (got)
 			atomic_fetch_add(&wakeups, 1);
-		/* after stop, drain without waiting for another wake-up */
-		if (got || atomic_load(&stop))
+		/* once the producer is done, drain without waiting for another wake-up */
+		if (got || atomic_load(&producer_done))
 			atomic_fetch_add(&received[1], fetch_batch(c, "demo-b", &next, 0));
 	}
 	PQfinish(c);
