@@ -281,9 +281,10 @@ COMMENT ON VIEW signalr_bp.streams IS
 -- pg_catalog, pg_temp; every table is schema-qualified.  Each first calls
 -- signalr_bp._app_id(), which checks that the calling role is a member of
 -- the application's owner: one application cannot see or touch another's
--- state.  The registry (connections, groups, invocations) is unlogged soft
--- state that hub servers can rebuild: after a crash or a failover it is
--- empty, the application's registry_epoch moves, and servers re-register.
+-- state.  The registry (servers, connections, groups, invocations) is
+-- unlogged soft state that hub servers rebuild: after a crash or a failover
+-- it is empty, the application's registry_epoch moves, and servers
+-- re-register.  Messages are in the servers' streams, which are logged.
 ---------------------------------------------------------------------------
 
 CREATE TABLE signalr_bp.application (
@@ -302,7 +303,12 @@ CREATE UNLOGGED TABLE signalr_bp.registry_alive (
 	app_id integer PRIMARY KEY
 );
 
-CREATE TABLE signalr_bp.server (
+-- Unlogged like the rest of the registry: heartbeats and the row locks that
+-- serialize connect against reap write no WAL, so registry transactions
+-- commit without a flush.  After a crash or failover it is empty; servers
+-- get SB003 from heartbeat() and register again (their streams, logged,
+-- keep every message).
+CREATE UNLOGGED TABLE signalr_bp.server (
 	app_id        integer NOT NULL REFERENCES signalr_bp.application ON DELETE CASCADE,
 	name          text NOT NULL,
 	stream        text NOT NULL,
@@ -953,60 +959,101 @@ $$;
 
 -- Presence ---------------------------------------------------------------
 
+-- (PL/pgSQL so that the application is resolved once, not once per row)
 CREATE FUNCTION signalr_bp.connection_count(app text, hub text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS bigint LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT count(*) FROM signalr_bp.connection c
-	 WHERE c.app_id = signalr_bp._app_id(app) AND (connection_count.hub IS NULL OR c.hub = connection_count.hub)
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	IF hub IS NULL THEN
+		RETURN (SELECT count(*) FROM signalr_bp.connection c WHERE c.app_id = v_app);
+	END IF;
+	RETURN (SELECT count(*) FROM signalr_bp.connection c
+			 WHERE c.app_id = v_app AND c.hub = connection_count.hub);
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.connection_count(text, text) IS
+'connections registered across all servers, of one hub or of all';
 
 CREATE FUNCTION signalr_bp.group_connections(app text, hub text, group_name text)
-RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT g.connection_id FROM signalr_bp.group_member g
-	 WHERE g.app_id = signalr_bp._app_id(app) AND g.hub = group_connections.hub AND g.group_name = group_connections.group_name
-	 ORDER BY 1
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN QUERY SELECT g.connection_id FROM signalr_bp.group_member g
+	 WHERE g.app_id = v_app AND g.hub = group_connections.hub
+	   AND g.group_name = group_connections.group_name
+	 ORDER BY 1;
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.group_connections(text, text, text) IS
+'the members of a group, across all servers';
 
 CREATE FUNCTION signalr_bp.connection_groups(app text, connection_id text)
-RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT g.group_name FROM signalr_bp.group_member g
-	 WHERE g.app_id = signalr_bp._app_id(app) AND g.connection_id = connection_groups.connection_id
-	 ORDER BY 1
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN QUERY SELECT g.group_name FROM signalr_bp.group_member g
+	 WHERE g.app_id = v_app AND g.connection_id = connection_groups.connection_id
+	 ORDER BY 1;
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.connection_groups(text, text) IS
+'the groups a connection belongs to';
 
 CREATE FUNCTION signalr_bp.user_connections(app text, hub text, user_id text)
-RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT c.connection_id FROM signalr_bp.connection c
-	 WHERE c.app_id = signalr_bp._app_id(app) AND c.hub = user_connections.hub AND c.user_id = user_connections.user_id
-	 ORDER BY 1
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN QUERY SELECT c.connection_id FROM signalr_bp.connection c
+	 WHERE c.app_id = v_app AND c.hub = user_connections.hub AND c.user_id = user_connections.user_id
+	 ORDER BY 1;
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.user_connections(text, text, text) IS
+'the connections of a user, across all servers';
 
 CREATE FUNCTION signalr_bp.online_users(app text, hub text)
-RETURNS TABLE (user_id text, connections bigint) LANGUAGE sql STABLE SECURITY DEFINER
+RETURNS TABLE (user_id text, connections bigint) LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT c.user_id, count(*) FROM signalr_bp.connection c
-	 WHERE c.app_id = signalr_bp._app_id(app) AND c.hub = online_users.hub AND c.user_id IS NOT NULL
-	 GROUP BY c.user_id ORDER BY 1
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN QUERY SELECT c.user_id, count(*) FROM signalr_bp.connection c
+	 WHERE c.app_id = v_app AND c.hub = online_users.hub AND c.user_id IS NOT NULL
+	 GROUP BY c.user_id ORDER BY 1;
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.online_users(text, text) IS
+'users with at least one connection to the hub, and how many';
 
 CREATE FUNCTION signalr_bp.servers(app text)
 RETURNS TABLE (server text, connections bigint, heartbeat_age interval, registered_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT s.name,
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	RETURN QUERY SELECT s.name,
 		   (SELECT count(*) FROM signalr_bp.connection c WHERE c.app_id = s.app_id AND c.server = s.name),
 		   pg_catalog.now() - s.heartbeat_at, s.registered_at
-	  FROM signalr_bp.server s WHERE s.app_id = signalr_bp._app_id(app) ORDER BY 1
+	  FROM signalr_bp.server s WHERE s.app_id = v_app ORDER BY 1;
+END
 $$;
+COMMENT ON FUNCTION signalr_bp.servers(text) IS
+'live hub servers of the application, with their connection counts and heartbeat age';
 
 ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; the hub role gets the API
