@@ -844,6 +844,45 @@ RETURNS integer LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$ SELECT signalr_bp.send_users(app, hub, ARRAY[user_id], payload) $$;
 
+-- Batch form: many sends of any kind in one call (and one round trip).
+-- kinds[i] is all, connection, group or user; targets[i] names the
+-- connection, group or user (NULL for all); payloads[i] is the message.
+CREATE FUNCTION signalr_bp.send_batch(app text, hub text, kinds text[], targets text[],
+									  payloads bytea[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_servers integer := 0;
+	n integer := cardinality(kinds);
+BEGIN
+	IF kinds IS NULL OR targets IS NULL OR payloads IS NULL THEN
+		RAISE EXCEPTION 'kinds, targets and payloads must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF cardinality(targets) <> n OR cardinality(payloads) <> n THEN
+		RAISE EXCEPTION 'kinds, targets and payloads must have the same length'
+			USING ERRCODE = 'array_subscript_error';
+	END IF;
+	FOR i IN 1..n LOOP
+		v_servers := v_servers + CASE kinds[i]
+			WHEN 'all' THEN signalr_bp.send_all(app, hub, payloads[i])
+			WHEN 'connection' THEN signalr_bp._deliver(v_app, hub, ARRAY[targets[i]], payloads[i])
+			WHEN 'group' THEN signalr_bp.send_groups(app, hub, ARRAY[targets[i]], payloads[i])
+			WHEN 'user' THEN signalr_bp.send_users(app, hub, ARRAY[targets[i]], payloads[i])
+		END;
+		IF kinds[i] IS NULL OR kinds[i] NOT IN ('all', 'connection', 'group', 'user') THEN
+			RAISE EXCEPTION 'invalid send kind "%"', kinds[i] USING ERRCODE = 'invalid_parameter_value',
+				HINT = 'Use all, connection, group or user.';
+		END IF;
+	END LOOP;
+	RETURN v_servers;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[]) IS
+'many sends in one call; returns the total number of server deliveries';
+
 -- For triggers and jobs: a SignalR JSON-protocol invocation of method(args...)
 CREATE FUNCTION signalr_bp.json_invocation(method text, args jsonb DEFAULT '[]')
 RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1088,6 +1127,7 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.send_groups(text, text, text[], bytea, text[]),
 	signalr_bp.send_user(text, text, text, bytea),
 	signalr_bp.send_users(text, text, text[], bytea),
+	signalr_bp.send_batch(text, text, text[], text[], bytea[]),
 	signalr_bp.json_invocation(text, jsonb),
 	signalr_bp.invoke(text, text, text, text, text, bytea),
 	signalr_bp.complete_invocation(text, text, bytea),

@@ -65,6 +65,12 @@ SELECT signalr_bp.send_user('chat', 'Chat', 'nobody', 'to nobody');
 SELECT received('chat', 'srv-1');
 SELECT received('chat', 'srv-2');
 
+-- batch form: several sends of any kind in one call
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['group', 'user', 'connection'],
+							 ARRAY['other', 'alice', 'c1'], ARRAY['b1', 'b2', 'b3']::bytea[]);
+SELECT received('chat', 'srv-1', 7), received('chat', 'srv-2', 8);
+SELECT try($$SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['bogus'], ARRAY['x'], ARRAY['p']::bytea[])$$);
+SELECT try($$SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all'], ARRAY[NULL, NULL], ARRAY['p']::bytea[])$$);
 -- presence
 SELECT signalr_bp.connection_count('chat'), signalr_bp.connection_count('chat', 'Chat'),
 	   signalr_bp.connection_count('chat', 'Other');
@@ -74,10 +80,10 @@ SELECT server, connections, heartbeat_age < '1 minute' AS alive FROM signalr_bp.
 
 -- client results: srv-1 invokes a method on c3 (held by srv-2)
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c3', 'inv-1', 'ask c3');
-SELECT received('chat', 'srv-2', 8);
+SELECT received('chat', 'srv-2', 10);
 SELECT signalr_bp.complete_invocation('chat', 'inv-1', 'c3 says yes');
 SELECT signalr_bp.complete_invocation('chat', 'inv-1', 'again');
-SELECT received('chat', 'srv-1', 7);
+SELECT received('chat', 'srv-1', 9);
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'missing', 'inv-2', 'x');
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c3', 'inv-3', 'ask again');
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-2', 'c1', 'inv-3', 'same id');
@@ -87,8 +93,8 @@ SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c3', 'inv-4', 'ask before dis
 SELECT signalr_bp.disconnect('chat', 'c3');
 SELECT signalr_bp.disconnect('chat', 'c3');
 SELECT signalr_bp.group_connections('chat', 'Chat', 'room');
-SELECT received('chat', 'srv-1', 8);
-SELECT received('chat', 'srv-2', 9);
+SELECT received('chat', 'srv-1', 10);
+SELECT received('chat', 'srv-2', 11);
 
 -- a server that stops heartbeating is reaped with all it held; invocations
 -- waiting on it fail on the invoking server instead of hanging
@@ -96,7 +102,7 @@ SELECT signalr_bp.heartbeat('chat', 'srv-2');
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c2', 'inv-5', 'ask c2');
 UPDATE signalr_bp.server SET heartbeat_at = now() - interval '11 seconds' WHERE name = 'srv-2';
 SELECT signalr_bp.reap();
-SELECT received('chat', 'srv-1', 9);
+SELECT received('chat', 'srv-1', 11);
 SELECT server FROM signalr_bp.servers('chat');
 SELECT signalr_bp.connection_count('chat'), signalr_bp.group_connections('chat', 'Chat', 'other');
 SELECT count(*) FROM signalr_bp.stream WHERE name = 'chat/srv-2';
@@ -117,7 +123,7 @@ BEGIN
 END $$;
 CREATE TRIGGER orders_push AFTER INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_push();
 INSERT INTO orders VALUES (42, 'shipped');
-SELECT received('chat', 'srv-1', 10);
+SELECT received('chat', 'srv-1', 12);
 
 -- bad input
 SELECT try($$SELECT signalr_bp.connect('nope', 'srv-1', 'Chat', 'x')$$);
