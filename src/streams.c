@@ -124,8 +124,9 @@ sbp_lookup_stream(const char *name, bool missing_ok, SbpStream *out)
 		Oid			saved_user;
 		int			saved_sec;
 		int			rc;
-		SbpStream	fetched = {{0}};
+		SbpStream	fetched;
 
+		memset(&fetched, 0, sizeof(fetched));
 		sbp_enter_owner(&saved_user, &saved_sec);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
