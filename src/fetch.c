@@ -124,6 +124,21 @@ sbp_unpack_chunk(SbpSink *sink, int64 first, int64 last, bytea *data, int64 from
 	}
 }
 
+typedef struct SbpChunkArg
+{
+	SbpSink    *sink;
+	int64		from;
+} SbpChunkArg;
+
+static bool
+sbp_take_chunk(void *arg, int64 first, int64 last, bytea *data)
+{
+	SbpChunkArg *a = arg;
+
+	sbp_unpack_chunk(a->sink, first, last, data, a->from);
+	return !sbp_sink_full(a->sink);
+}
+
 /*
  * One read of the stream from `from`, under a fresh snapshot.  Returns the
  * number of messages put in the sink.  Raises SB001 when from is below the
@@ -155,40 +170,9 @@ sbp_read_once(const SbpStream *s, SbpStreamState *state, int64 from, SbpSink *si
 
 	for (int i = 0; i < SBP_SEGMENTS && !sbp_sink_full(sink); i++)
 	{
-		Oid			argtypes[2] = {INT4OID, INT8OID};
-		Datum		values[2] = {Int32GetDatum(s->id), Int64GetDatum(from)};
-		Portal		portal;
-		char		sql[256];
+		SbpChunkArg arg = {sink, from};
 
-		snprintf(sql, sizeof(sql),
-				 "SELECT first_offset, last_offset, data FROM %s"
-				 " WHERE stream_id OPERATOR(pg_catalog.=) $1"
-				 " AND last_offset OPERATOR(pg_catalog.>=) $2"
-				 " ORDER BY last_offset",
-				 sbp_segment_table(s->durable, view.slots[i]));
-		portal = SPI_cursor_open(NULL,
-								 sbp_plan(sbp_plan_slot(SBP_PLAN_SCAN, s->durable, view.slots[i]),
-										  sql, 2, argtypes),
-								 values, NULL, true);
-		while (!sbp_sink_full(sink))
-		{
-			SPI_cursor_fetch(portal, true, 16);
-			if (SPI_processed == 0)
-				break;
-			for (uint64 r = 0; r < SPI_processed && !sbp_sink_full(sink); r++)
-			{
-				HeapTuple	tup = SPI_tuptable->vals[r];
-				TupleDesc	desc = SPI_tuptable->tupdesc;
-				bool		isnull;
-				int64		first = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-				int64		last = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-				bytea	   *data = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
-
-				sbp_unpack_chunk(sink, first, last, data, from);
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
+		sbp_scan_chunks(s->durable, view.slots[i], s->id, from, sbp_take_chunk, &arg);
 	}
 
 	if (sink->count == before)

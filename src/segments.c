@@ -8,9 +8,18 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "signalr_bp.h"
 
@@ -26,6 +35,59 @@ sbp_segment_table(bool durable, int slot)
 
 	Assert(slot >= 0 && slot < SBP_SEGMENTS);
 	return names[durable ? 1 : 0][slot];
+}
+
+/*
+ * Scan one segment's chunks of a stream with last_offset >= from, in offset
+ * order, under the active snapshot, calling fn until it returns false.
+ *
+ * A direct ordered index scan rather than a query: the segment tables are
+ * never analyzed (their contents churn by design), and a planner guessing
+ * without statistics may sort a whole segment for every fetch.
+ */
+void
+sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
+				SbpChunkFn fn, void *arg)
+{
+	const char *table = sbp_segment_table(durable, slot) + strlen("signalr_bp.");
+	Oid			nsp = get_namespace_oid("signalr_bp", false);
+	char		index_name[NAMEDATALEN];
+	Oid			relid = get_relname_relid(table, nsp);
+	Oid			indexid;
+	Relation	rel;
+	Relation	index;
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	snprintf(index_name, sizeof(index_name), "%s_stream_last", table);
+	indexid = get_relname_relid(index_name, nsp);
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "segment table signalr_bp.%s or its index is missing", table);
+
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(stream_id));
+	ScanKeyInit(&keys[1], 3, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(from));
+	scan = systable_beginscan_ordered(rel, index, GetActiveSnapshot(), 2, keys);
+	while ((tup = systable_getnext_ordered(scan, ForwardScanDirection)) != NULL)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+		int64		first = DatumGetInt64(heap_getattr(tup, 2, desc, &isnull));
+		int64		last = DatumGetInt64(heap_getattr(tup, 3, desc, &isnull));
+		Datum		raw = heap_getattr(tup, 4, desc, &isnull);
+		bytea	   *data = DatumGetByteaPP(raw);
+		bool		more = fn(arg, first, last, data);
+
+		if ((Pointer) data != DatumGetPointer(raw))
+			pfree(data);
+		if (!more)
+			break;
+	}
+	systable_endscan_ordered(scan);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
 }
 
 /* Index of a per-segment plan: base + class * SBP_SEGMENTS + slot. */

@@ -70,8 +70,7 @@ enum
 {
 	SBP_PLAN_VIEW,
 	SBP_PLAN_MAX,				/* + 2 * SBP_SEGMENTS per-segment plans */
-	SBP_PLAN_SCAN = SBP_PLAN_MAX + 2 * SBP_SEGMENTS,
-	SBP_PLAN_INSERT = SBP_PLAN_SCAN + 2 * SBP_SEGMENTS,
+	SBP_PLAN_INSERT = SBP_PLAN_MAX + 2 * SBP_SEGMENTS,
 	SBP_PLAN_COUNT = SBP_PLAN_INSERT + 2 * SBP_SEGMENTS
 };
 
@@ -87,6 +86,9 @@ extern int	sbp_plan_slot(int base, bool durable, int slot);
 extern SPIPlanPtr sbp_plan(int which, const char *sql, int nargs, Oid *argtypes);
 extern void sbp_stream_view(int32 stream_id, const char *name, SbpStreamView *view);
 extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *view);
+typedef bool (*SbpChunkFn) (void *arg, int64 first, int64 last, bytea *data);
+extern void sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
+							SbpChunkFn fn, void *arg);
 
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
 #define SBP_MAX_INFLIGHT 32
