@@ -209,18 +209,30 @@ BEGIN
 	 ORDER BY generation LIMIT 1 FOR UPDATE;
 	v_oldrel := pg_catalog.format('signalr_bp.%s%s', v_prefix, v_old.slot)::regclass;
 
-	-- Wait for in-flight writers and readers of the oldest segment, briefly:
-	-- producers queue behind this lock, so give up and retry on the next pass.
+	-- Two steps, so that readers never queue behind a long exclusive lock.
+	-- SHARE waits out any writer still in the oldest segment but lets readers
+	-- in; the low offsets move past it while they keep reading.  Then ACCESS
+	-- EXCLUSIVE only for the TRUNCATE itself.  Each lock wait is short: new
+	-- readers queue behind a waiting exclusive lock, so give up and retry on
+	-- the next pass rather than stall them.
 	SET LOCAL lock_timeout = '200ms';
-	EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_oldrel);
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', v_oldrel);
 
+	-- one index probe per stream rather than a scan of the whole segment
 	EXECUTE pg_catalog.format(
 		'UPDATE signalr_bp.stream s
 			SET low_offset = m.next_offset
-		   FROM (SELECT stream_id, pg_catalog.max(last_offset) OPERATOR(pg_catalog.+) 1 AS next_offset
-				   FROM %s GROUP BY stream_id) m
-		  WHERE s.id OPERATOR(pg_catalog.=) m.stream_id
+		   FROM (SELECT st.id,
+						(SELECT c.last_offset OPERATOR(pg_catalog.+) 1
+						   FROM %s c
+						  WHERE c.stream_id OPERATOR(pg_catalog.=) st.id
+						  ORDER BY c.last_offset DESC LIMIT 1) AS next_offset
+				   FROM signalr_bp.stream st) m
+		  WHERE s.id OPERATOR(pg_catalog.=) m.id
 			AND s.low_offset OPERATOR(pg_catalog.<) m.next_offset', v_oldrel);
+
+	SET LOCAL lock_timeout = '20ms';
+	EXECUTE pg_catalog.format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', v_oldrel);
 	EXECUTE pg_catalog.format('TRUNCATE %s', v_oldrel);
 	UPDATE signalr_bp.segment
 	   SET generation = v_cur.generation OPERATOR(pg_catalog.+) 1,
