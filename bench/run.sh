@@ -39,11 +39,8 @@ sbp_pg_start "$dir/primary" "shared_buffers = '1GB'" "max_wal_size = '8GB'" \
 primary_port=$PGPORT
 psql -X -q -d postgres -c "CREATE EXTENSION signalr_bp"
 pg="host=$dir/primary port=$primary_port user=postgres dbname=postgres"
-redis_port=$(sbp_free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-	--logfile "$dir/redis.log" &
-redis_pid=$!
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+sbp_redis_start "$dir"
+redis_port=$SBP_REDIS_PORT redis_pid=$SBP_REDIS_PID
 
 tsv=$out/pubsub.tsv
 printf 'setup\tsystem\tload\toffered\tdelivered\tp50_us\tp99_us\tmax_us\tlost\tdup\n' >"$tsv"

@@ -46,3 +46,19 @@ sbp_pg_ctl() {
 sbp_pg_stop() {
 	sbp_pg_ctl "$1" -m immediate -w stop >/dev/null 2>&1 || true
 }
+
+# sbp_redis_start DIR -> a throwaway redis-server (no persistence) on a free
+# port; exports SBP_REDIS_PORT and SBP_REDIS_PID
+sbp_redis_start() {
+	SBP_REDIS_PORT=$(sbp_free_port)
+	redis-server --port "$SBP_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--logfile "$1/redis.log" &
+	SBP_REDIS_PID=$!
+	export SBP_REDIS_PORT SBP_REDIS_PID
+	for _ in $(seq 50); do
+		redis-cli -p "$SBP_REDIS_PORT" ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "redis-server did not start" >&2
+	return 1
+}
