@@ -20,33 +20,50 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
-/* PG17 gave extensions named wait events; older servers use PG_WAIT_EXTENSION. */
+/*
+ * PG17 gave extensions named wait events; older servers use PG_WAIT_EXTENSION.
+ * Each distinct name gets its own id, allocated on first use in a process.
+ */
 #if PG_VERSION_NUM >= 170000
 #include "utils/wait_event.h"
 #define SBP_WAIT_EVENT(name) sbp_wait_event(name)
+#define SBP_MAX_WAIT_EVENTS 8
 static inline uint32
 sbp_wait_event(const char *name)
 {
-	static uint32 id = 0;
+	static const char *names[SBP_MAX_WAIT_EVENTS];
+	static uint32 ids[SBP_MAX_WAIT_EVENTS];
 
-	if (id == 0)
-		id = WaitEventExtensionNew(name);
-	return id;
+	for (int i = 0; i < SBP_MAX_WAIT_EVENTS; i++)
+	{
+		if (names[i] == NULL)
+		{
+			ids[i] = WaitEventExtensionNew(name);
+			names[i] = name;
+			return ids[i];
+		}
+		if (strcmp(names[i], name) == 0)
+			return ids[i];
+	}
+	return PG_WAIT_EXTENSION;
 }
 #else
 #include "pgstat.h"
 #define SBP_WAIT_EVENT(name) PG_WAIT_EXTENSION
 #endif
 
-/* PG17 replaced PGPROC.pgprocno with ProcNumber. */
+/*
+ * PG17 replaced PGPROC.pgprocno (int, invalid = INT32_MAX) with ProcNumber
+ * (int, invalid = -1).  The worker's number is kept in a pg_atomic_uint32, so
+ * both are handled as uint32 with one invalid value on every version.
+ */
 #include "storage/proc.h"
 #if PG_VERSION_NUM >= 170000
-#define SBP_MY_PROCNO MyProcNumber
-#define SBP_INVALID_PROCNO INVALID_PROC_NUMBER
+#define SBP_MY_PROCNO ((uint32) MyProcNumber)
 #else
-#define SBP_MY_PROCNO (MyProc->pgprocno)
-#define SBP_INVALID_PROCNO INVALID_PGPROCNO
+#define SBP_MY_PROCNO ((uint32) MyProc->pgprocno)
 #endif
+#define SBP_INVALID_PROCNO PG_UINT32_MAX
 #ifndef GetPGProcByNumber
 #define GetPGProcByNumber(n) (&ProcGlobal->allProcs[(n)])
 #endif
