@@ -11,7 +11,8 @@ OBJS = \
 	src/shmem.o \
 	src/worker.o \
 	src/stats.o \
-	src/signalr.o
+	src/signalr.o \
+	src/audience.o
 
 DATA = $(wildcard signalr_bp--*.sql)
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -20,7 +21,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
 # pg_regress and isolation tests run against a server started by scripts/test
 # (preloaded); `make installcheck` uses PGHOST/PGPORT.
-REGRESS = setup streams publish_fetch errors retention privileges signalr reinstall
+REGRESS = setup streams publish_fetch errors retention privileges signalr audience reinstall
 REGRESS_OPTS = --inputdir=.
 ISOLATION = commit_order concurrent_streams retention_race registry_races
 ISOLATION_OPTS =
