@@ -1,0 +1,241 @@
+using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Client;
+using Npgsql;
+
+namespace SignalRBackplane.Postgres.Tests;
+
+/// <summary>
+/// Two real hub servers (Kestrel, PostgreSQL backplane) and real SignalR
+/// clients: every HubLifetimeManager operation across servers.
+/// </summary>
+public sealed class BackplaneTests : IAsyncLifetime
+{
+    private readonly string _app = "t" + Guid.NewGuid().ToString("N")[..10];
+    private HubServer _a = null!, _b = null!;
+
+    public async Task InitializeAsync()
+    {
+        _a = await HubServer.StartAsync(_app, "a");
+        _b = await HubServer.StartAsync(_app, "b");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task SendAllReachesClientsOfEveryServer()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        await x.Connection.InvokeAsync("ToAll", "hello");
+        await x.Expect("hello");
+        await y.Expect("hello");
+    }
+
+    [Fact]
+    public async Task AllExceptAndOthersSkipTheExcluded()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        await using var z = await Client.ConnectAsync(_b);
+        await x.Connection.InvokeAsync("ToAllExcept", "not z", new[] { z.Id });
+        await x.Connection.InvokeAsync("ToOthers", "not x");
+        await x.Expect("not z");
+        await y.Expect("not z");
+        await y.Expect("not x");
+        await z.Expect("not x");
+        await z.Never("not z");
+        await x.Never("not x");
+    }
+
+    [Fact]
+    public async Task ClientAndClientsOnAnotherServer()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        await using var z = await Client.ConnectAsync(_b);
+        await x.Connection.InvokeAsync("ToClient", y.Id, "to y");
+        await x.Connection.InvokeAsync("ToClients", new[] { x.Id, z.Id }, "to x and z");
+        await y.Expect("to y");
+        await x.Expect("to x and z");
+        await z.Expect("to x and z");
+        await z.Never("to y");
+    }
+
+    [Fact]
+    public async Task GroupChangedOnAnotherServerTakesEffectAtOnce()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        await using var z = await Client.ConnectAsync(_b);
+        // server a adds b's connections to a group: no acknowledgement round trip
+        await x.Connection.InvokeAsync("Join", y.Id, "room");
+        await x.Connection.InvokeAsync("Join", z.Id, "room");
+        await x.Connection.InvokeAsync("Join", x.Id, "other");
+        await x.Connection.InvokeAsync("ToGroup", "room", "to room");
+        await x.Connection.InvokeAsync("ToGroupExcept", "room", new[] { z.Id }, "room but z");
+        await x.Connection.InvokeAsync("ToGroups", new[] { "room", "other" }, "both groups");
+        await y.Expect("to room");
+        await z.Expect("to room");
+        await y.Expect("room but z");
+        await x.Expect("both groups");
+        await y.Expect("both groups");
+        await z.Expect("both groups");
+        await x.Never("to room");
+        await z.Never("room but z");
+
+        await y.Connection.InvokeAsync("Leave", y.Id, "room");
+        await x.Connection.InvokeAsync("ToGroup", "room", "after leave");
+        await z.Expect("after leave");
+        await y.Never("after leave");
+    }
+
+    [Fact]
+    public async Task UserAndUsersAcrossServers()
+    {
+        await using var alice1 = await Client.ConnectAsync(_a, "alice");
+        await using var alice2 = await Client.ConnectAsync(_b, "alice");
+        await using var bob = await Client.ConnectAsync(_b, "bob");
+        await using var carol = await Client.ConnectAsync(_a, "carol");
+        await carol.Connection.InvokeAsync("ToUser", "alice", "to alice");
+        await carol.Connection.InvokeAsync("ToUsers", new[] { "bob", "carol" }, "to bob and carol");
+        await alice1.Expect("to alice");
+        await alice2.Expect("to alice");
+        await bob.Expect("to bob and carol");
+        await carol.Expect("to bob and carol");
+        await bob.Never("to alice");
+    }
+
+    [Fact]
+    public async Task MessagePackAndJsonClientsBothReceive()
+    {
+        await using var json = await Client.ConnectAsync(_a);
+        await using var msgpack = await Client.ConnectAsync(_b, messagePack: true);
+        await json.Connection.InvokeAsync("ToAll", "both protocols");
+        await json.Expect("both protocols");
+        await msgpack.Expect("both protocols");
+    }
+
+    [Fact]
+    public async Task ClientResultFromAConnectionOfAnotherServer()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        string answer = await x.Connection.InvokeAsync<string>("Ask", y.Id, "ping");
+        Assert.Equal("answer to ping", answer);
+        // and a local one
+        Assert.Equal("answer to local", await x.Connection.InvokeAsync<string>("Ask", x.Id, "local"));
+    }
+
+    [Fact]
+    public async Task ClientResultFromAnUnknownConnectionFailsAtOnce()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        var manager = _a.Service<HubLifetimeManager<TestHub>>();
+        var ex = await Assert.ThrowsAsync<IOException>(() =>
+            manager.InvokeConnectionAsync<string>("no-such-connection", "answer", new object?[] { "q" }, CancellationToken.None));
+        Assert.Equal("Connection 'no-such-connection' does not exist.", ex.Message);
+    }
+
+    [Fact]
+    public async Task ClientResultFailsWhenTheConnectionDisconnects()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        var y = await Client.ConnectAsync(_b);
+        // y never answers "slow": it has no handler, so the invocation stays pending
+        var manager = _a.Service<HubLifetimeManager<TestHub>>();
+        var pending = manager.InvokeConnectionAsync<string>(y.Id, "slow", new object?[] { "q" }, CancellationToken.None);
+        await Task.Delay(300);
+        await y.DisposeAsync();
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => pending.WaitAsync(TimeSpan.FromSeconds(8)));
+        Assert.IsNotType<TimeoutException>(ex);
+    }
+
+    [Fact]
+    public async Task PresenceCountsConnectionsOfEveryServer()
+    {
+        await using var x = await Client.ConnectAsync(_a, "alice");
+        await using var y = await Client.ConnectAsync(_b, "bob");
+        await using var z = await Client.ConnectAsync(_b, "bob");
+        await x.Connection.InvokeAsync("Join", z.Id, "room");
+        var presence = _a.Service<IHubPresence<TestHub>>();
+        Assert.Equal(3, await presence.ConnectionCountAsync());
+        Assert.Equal(3, await x.Connection.InvokeAsync<long>("Count"));
+        Assert.Equal(new[] { z.Id }, await presence.GroupConnectionsAsync("room"));
+        Assert.Equal(2, (await presence.UserConnectionsAsync("bob")).Count);
+        Assert.Equal(new[] { "alice", "bob" }, (await presence.OnlineUsersAsync()).OrderBy(u => u));
+        Assert.Equal(new[] { "room" }, await presence.ConnectionGroupsAsync(z.Id));
+        await z.DisposeAsync();
+        await WaitUntil(async () => await presence.ConnectionCountAsync() == 2);
+    }
+
+    [Fact]
+    public async Task SendFromSqlReachesGroupMembers()
+    {
+        await using var x = await Client.ConnectAsync(_b);
+        await x.Connection.InvokeAsync("Join", x.Id, "orders");
+        // what a trigger does: JSON hub protocol built in SQL
+        await Pg.Scalar<int>($"SELECT signalr_bp.send_group('{_app}', 'TestHub', 'orders', " +
+                             "signalr_bp.json_invocation('m', '[\"from sql\"]'))");
+        await x.Expect("from sql");
+    }
+
+    [Fact]
+    public async Task NothingIsLostWhenTheConsumerConnectionIsKilled()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        // kill b's stream consumer session, then send while it reconnects
+        Assert.True(await Pg.Scalar<bool>("SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity " +
+                                          "WHERE application_name = 'signalr_bp consumer b'"));
+        for (int i = 0; i < 20; i++)
+            await x.Connection.InvokeAsync("ToClient", y.Id, $"n{i}");
+        for (int i = 0; i < 20; i++)
+            await y.Expect($"n{i}");
+    }
+
+    [Fact]
+    public async Task GracefulShutdownDeregisters()
+    {
+        await using var c = await HubServer.StartAsync(_app, "c");
+        await using (var y = await Client.ConnectAsync(c))
+        {
+            Assert.Equal(1L, await Pg.Scalar<long>($"SELECT count(*) FROM signalr_bp.servers('{_app}') WHERE server = 'c'"));
+        }
+        await c.App.StopAsync();
+        Assert.Equal(0L, await Pg.Scalar<long>($"SELECT count(*) FROM signalr_bp.servers('{_app}') WHERE server = 'c'"));
+    }
+
+    [Fact]
+    public async Task ADeadServerLeavesPresenceWithinItsTtl()
+    {
+        string app = "d" + Guid.NewGuid().ToString("N")[..10];
+        await using var live = await HubServer.StartAsync(app, "live", TimeSpan.FromSeconds(2));
+        var dead = await HubServer.StartAsync(app, "dead", TimeSpan.FromSeconds(2));
+        await using var y = await Client.ConnectAsync(dead);
+        var presence = live.Service<IHubPresence<TestHub>>();
+        Assert.Equal(1, await presence.ConnectionCountAsync());
+        // stop its heartbeats without deregistering: as if the process died
+        await dead.Service<PostgresBackplane>().AbandonAsync();
+        await WaitUntil(async () =>
+        {
+            await Pg.Scalar<int>("SELECT signalr_bp.reap()");
+            return await presence.ConnectionCountAsync() == 0;
+        }, TimeSpan.FromSeconds(10));
+        await dead.App.StopAsync();
+    }
+
+    private static async Task WaitUntil(Func<Task<bool>> condition, TimeSpan? limit = null)
+    {
+        var deadline = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(10));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail("condition not met in time");
+            await Task.Delay(100);
+        }
+    }
+}
