@@ -327,7 +327,7 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
         if (!_sends.Writer.TryWrite(new PendingSend(hub, audience, payload, done)))
             return Task.FromException(new InvalidOperationException("the backplane is stopping"));
         MessagesSent.Add(1);
-        return done.Task;
+        return _options.SendCompletion == SendCompletion.Queued ? Task.CompletedTask : done.Task;
     }
 
     private async Task SendLoopAsync()
@@ -360,8 +360,11 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
                 }
                 catch (Exception ex)
                 {
-                    foreach (var i in items)
-                        i.Done.TrySetException(ex);
+                    if (_options.SendCompletion == SendCompletion.Queued)
+                        _logger.LogError(ex, "a batch of {Count} sends of hub {Hub} failed", items.Count, group.Key);
+                    else
+                        foreach (var i in items)
+                            i.Done.TrySetException(ex);
                 }
             }
         }

@@ -30,6 +30,14 @@ public sealed class PostgresBackplaneOptions
     /// </summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.Zero;
 
+    /// <summary>
+    /// When a send's Task completes: once its batch committed (the default:
+    /// errors reach the caller), or once it is queued in order behind the
+    /// batch in flight (a caller sending one message at a time is not held
+    /// to one commit per message; errors are logged).
+    /// </summary>
+    public SendCompletion SendCompletion { get; set; } = SendCompletion.Committed;
+
     /// <summary>Most sends in one batched call.</summary>
     public int MaxBatchSize { get; set; } = 256;
 
@@ -47,4 +55,13 @@ public sealed class PostgresBackplaneOptions
 
     /// <summary>How long an InvokeAsync on a connection of another server waits for its result.</summary>
     public TimeSpan ClientResultTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>When a send's Task completes.</summary>
+public enum SendCompletion
+{
+    /// <summary>After the transaction that appended it committed.</summary>
+    Committed,
+    /// <summary>After it was queued, in order, for the next batch.</summary>
+    Queued,
 }
