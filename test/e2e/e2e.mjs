@@ -1,0 +1,171 @@
+// End-to-end tests: replicas of examples/chat behind nginx, real JavaScript
+// clients.  Started by scripts/e2e, which passes the addresses and controls:
+//   RR       nginx, round robin (WebSockets only, skipNegotiation)
+//   STICKY   nginx, ip_hash (every transport)
+//   R1, R2   the replicas directly;  R2_PID  replica 2's process id
+//   PG_RESTART  a shell command restarting PostgreSQL;  PSQL  a psql command line
+// Prints "ok N - ..." / "not ok N - ..." and ends with "N passed, N failed".
+import { execSync } from "node:child_process";
+import { Client, sleep } from "./lib.mjs";
+
+const env = process.env;
+let passed = 0, failed = 0, n = 0;
+async function test(name, fn) {
+  n++;
+  try {
+    await fn();
+    passed++;
+    console.log(`ok ${n} - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok ${n} - ${name}\n#   ${String(e.stack || e).split("\n").slice(0, 3).join("\n#   ")}`);
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const sql = (q) => execSync(`${env.PSQL} -X -q -At -c "${q.replace(/"/g, '\\"')}"`).toString().trim();
+
+// clients placed on both replicas through round robin
+async function spread(users) {
+  const clients = [];
+  for (const u of users) clients.push(await Client.connect(env.RR, u, "WebSockets", true));
+  return clients;
+}
+
+await test("round robin with skipNegotiation spreads clients over both replicas", async () => {
+  const cs = await spread(["a1", "a2", "a3", "a4"]);
+  const servers = new Set(cs.map((c) => c.server));
+  await Promise.all(cs.map((c) => c.stop()));
+  assert(servers.size === 2, `all clients on ${[...servers]}`);
+});
+
+await test("every send kind reaches clients on the other replica", async () => {
+  const [x, y, z, w] = await spread(["alice", "bob", "carol", "alice"]);
+  assert(x.server !== y.server, "x and y on one replica");
+  await x.conn.invoke("Send", "all");
+  await Promise.all([x, y, z, w].map((c) => c.expect("all")));
+  await x.conn.invoke("SendOthers", "others");
+  await Promise.all([y, z, w].map((c) => c.expect("others")));
+  await x.conn.invoke("SendAllExcept", [z.id], "all but z");
+  await Promise.all([x, y, w].map((c) => c.expect("all but z")));
+  await x.conn.invoke("SendToConnection", y.id, "to y");
+  await y.expect("to y");
+  await x.conn.invoke("SendToConnections", [y.id, z.id], "to y z");
+  await Promise.all([y, z].map((c) => c.expect("to y z")));
+  await x.conn.invoke("SendToUser", "alice", "to alice");
+  await Promise.all([x, w].map((c) => c.expect("to alice")));
+  await x.conn.invoke("SendToUsers", ["bob", "carol"], "to bob carol");
+  await Promise.all([y, z].map((c) => c.expect("to bob carol")));
+  await Promise.all([x.never("others"), z.never("all but z"), y.never("to alice")]);
+  await Promise.all([x, y, z, w].map((c) => c.stop()));
+});
+
+await test("groups changed on another replica: group, groups, group-except", async () => {
+  const [x, y, z] = await spread(["gx", "gy", "gz"]);
+  const other = [y, z].find((c) => c.server !== x.server);
+  assert(other, "no client on the other replica");
+  await x.conn.invoke("AddToGroup", y.id, "room");   // x's replica changes y's groups
+  await x.conn.invoke("AddToGroup", z.id, "room");
+  await z.conn.invoke("Join", "lobby");
+  await x.conn.invoke("SendToGroup", "room", "to room");
+  await Promise.all([y, z].map((c) => c.expect("to room")));
+  await x.conn.invoke("SendToGroupExcept", "room", [z.id], "room but z");
+  await y.expect("room but z");
+  await x.conn.invoke("SendToGroups", ["room", "lobby"], "room and lobby");
+  await y.expect("room and lobby");
+  await z.expect("room and lobby");
+  await Promise.all([x.never("to room"), z.never("room but z"), z.never("room and lobby", 10)]);
+  await Promise.all([x, y, z].map((c) => c.stop()));
+});
+
+await test("client results across replicas, and an unknown connection", async () => {
+  const [x, y] = await spread(["qx", "qy"]);
+  assert(x.server !== y.server, "same replica");
+  const answer = await x.conn.invoke("Ask", y.id, "ping");
+  assert(answer === "qy answers ping", `answer: ${answer}`);
+  let error = "";
+  try { await x.conn.invoke("Ask", "no-such-connection", "ping"); } catch (e) { error = String(e.message); }
+  assert(error.includes("Connection 'no-such-connection' does not exist."), `error: ${error}`);
+  await Promise.all([x, y].map((c) => c.stop()));
+});
+
+await test("presence counts connections of both replicas", async () => {
+  const cs = await spread(["p1", "p2", "p3"]);
+  const p = await cs[0].conn.invoke("Presence", null);
+  assert(p.connections === 3, `connections ${p.connections}`);
+  assert(["p1", "p2", "p3"].every((u) => p.users.includes(u)), `users ${p.users}`);
+  await cs[2].stop();
+  await sleep(300);
+  const q = await cs[0].conn.invoke("Presence", null);
+  assert(q.connections === 2, `after a disconnect: ${q.connections}`);
+  await Promise.all(cs.slice(0, 2).map((c) => c.stop()));
+});
+
+await test("a database trigger's notification reaches the group on both replicas", async () => {
+  const [x, y] = await spread(["nx", "ny"]);
+  await x.conn.invoke("Join", "news");
+  await y.conn.invoke("Join", "news");
+  sql("INSERT INTO notifications (text) VALUES ('price changed')");
+  await Promise.all([x, y].map((c) => c.expect("notify:price changed")));
+  await Promise.all([x, y].map((c) => c.stop()));
+});
+
+for (const transport of ["WebSockets", "ServerSentEvents", "LongPolling"]) {
+  await test(`sticky sessions (ip_hash), ${transport}: delivery to and from the other replica`, async () => {
+    const viaNginx = await Client.connect(env.STICKY, "s1", transport);
+    const direct = [await Client.connect(env.R1, "s2", transport), await Client.connect(env.R2, "s3", transport)];
+    const other = direct.find((c) => c.server !== viaNginx.server);
+    await viaNginx.conn.invoke("SendToConnection", other.id, "to other");
+    await other.expect("to other");
+    await other.conn.invoke("SendToUser", "s1", "back");
+    await viaNginx.expect("back");
+    await viaNginx.conn.invoke("Join", "sticky");
+    await other.conn.invoke("SendToGroup", "sticky", "group via other");
+    await viaNginx.expect("group via other");
+    await Promise.all([viaNginx, ...direct].map((c) => c.stop()));
+  });
+}
+
+await test("PostgreSQL restart under traffic: connected clients lose no accepted message", async () => {
+  const x = await Client.connect(env.R1, "rx");
+  const y = await Client.connect(env.R2, "ry");
+  const accepted = [];
+  let stop = false;
+  const sender = (async () => {
+    for (let i = 0; !stop; i++) {
+      try { await x.conn.invoke("SendToConnection", y.id, `seq-${i}`); accepted.push(`seq-${i}`); }
+      catch { /* refused while PostgreSQL is down: the sender knows */ }
+      await sleep(20);
+    }
+  })();
+  await sleep(500);
+  execSync(env.PG_RESTART);
+  await sleep(3000);
+  stop = true;
+  await sender;
+  assert(accepted.length > 20, `only ${accepted.length} sends accepted`);
+  for (const m of accepted) await y.expect(m, 15000);
+  await Promise.all([x, y].map((c) => c.stop()));
+});
+
+await test("kill -9 of a replica: its connections leave presence within the TTL, its client results fail fast", async () => {
+  const x = await Client.connect(env.R1, "kx");
+  const y = await Client.connect(env.R2, "ky");
+  y.conn.off("question");
+  y.conn.on("question", () => new Promise(() => {}));   // never answers
+  const before = (await x.conn.invoke("Presence", null)).connections;
+  const pending = x.conn.invoke("Ask", y.id, "are you there?").then(() => "answered", (e) => "failed: " + e.message);
+  await sleep(300);
+  const killedAt = Date.now();
+  process.kill(Number(env.R2_PID), "SIGKILL");
+  const outcome = await Promise.race([pending, sleep(20000).then(() => "still pending")]);
+  const failedAfter = Date.now() - killedAt;
+  assert(outcome.startsWith("failed"), `client result: ${outcome}`);
+  const ttl = Number(env.TTL_MS);
+  assert(failedAfter < ttl + 5000, `failed after ${failedAfter} ms (TTL ${ttl} ms)`);
+  const after = (await x.conn.invoke("Presence", null)).connections;
+  assert(after === before - 1, `presence ${before} -> ${after}`);
+  await x.stop();
+});
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
