@@ -235,7 +235,10 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             catch (OperationCanceledException)
             {
                 await CancelAsync(connectionId, invocationId, local != null);
-                throw;
+                // as the default lifetime manager: the hub method sees a HubException
+                throw new HubException(cancellationToken.IsCancellationRequested
+                    ? "Invocation canceled by the server."
+                    : $"No result from connection '{connectionId}' within {_backplane.Options.ClientResultTimeout}.");
             }
         }
         finally
@@ -264,11 +267,19 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     {
         if (_invocations.TryGetValue(result.InvocationId!, out var pending))
         {
+            // only the connection that was asked may answer
+            if (pending.ConnectionId != connectionId)
+                throw new InvalidOperationException(
+                    $"Connection ID '{connectionId}' is not valid for invocation ID '{result.InvocationId}'.");
             pending.Complete(result);
             return;
         }
-        if (_remoteInvocations.TryRemove(result.InvocationId!, out _))
+        if (_remoteInvocations.TryGetValue(result.InvocationId!, out var asked))
         {
+            if (asked != connectionId)
+                throw new InvalidOperationException(
+                    $"Connection ID '{connectionId}' is not valid for invocation ID '{result.InvocationId}'.");
+            _remoteInvocations.TryRemove(result.InvocationId!, out _);
             // the result arrived as RawResult in this client's protocol: forward it as is
             var connection = _connections[connectionId];
             var protocol = connection?.Protocol ?? _protocols.GetProtocol("json", null)!;

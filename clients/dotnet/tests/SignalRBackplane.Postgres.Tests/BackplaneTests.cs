@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.AspNetCore.SignalR.Protocol;
 using Microsoft.AspNetCore.SignalR.Client;
 using Npgsql;
 
@@ -152,6 +153,53 @@ public sealed class BackplaneTests : IAsyncLifetime
         await y.DisposeAsync();
         var ex = await Assert.ThrowsAnyAsync<Exception>(() => pending.WaitAsync(TimeSpan.FromSeconds(8)));
         Assert.IsNotType<TimeoutException>(ex);
+    }
+
+    [Fact]
+    public async Task ExceptionWhenIncorrectClientCompletesClientResult()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_a);
+        x.Connection.On("slow", () => new TaskCompletionSource<string>().Task);
+        var manager = _a.Service<HubLifetimeManager<TestHub>>();
+        var pending = manager.InvokeConnectionAsync<string>(x.Id, "slow", Array.Empty<object?>(), CancellationToken.None);
+        string invocationId = await WaitForInvocation(manager);
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            manager.SetConnectionResultAsync(y.Id, CompletionMessage.WithResult(invocationId, "from y")));
+        Assert.Equal($"Connection ID '{y.Id}' is not valid for invocation ID '{invocationId}'.", ex.Message);
+        // the right connection can still complete it
+        await manager.SetConnectionResultAsync(x.Id, CompletionMessage.WithResult(invocationId, "from x"));
+        Assert.Equal("from x", await pending.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task CanCancelClientResult()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b);
+        y.Connection.On("slow", () => new TaskCompletionSource<string>().Task);
+        var manager = _a.Service<HubLifetimeManager<TestHub>>();
+        using var cts = new CancellationTokenSource();
+        var pending = manager.InvokeConnectionAsync<string>(y.Id, "slow", Array.Empty<object?>(), cts.Token);
+        await Task.Delay(300);
+        cts.Cancel();
+        await Assert.ThrowsAsync<HubException>(() => pending.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    // the id of the one client invocation the manager has pending
+    private static async Task<string> WaitForInvocation(HubLifetimeManager<TestHub> manager)
+    {
+        var field = manager.GetType().GetField("_invocations",
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (DateTime.UtcNow < deadline)
+        {
+            var keys = ((System.Collections.IDictionary) field.GetValue(manager)!).Keys.Cast<string>().ToList();
+            if (keys.Count == 1)
+                return keys[0];
+            await Task.Delay(20);
+        }
+        throw new TimeoutException("no pending invocation");
     }
 
     [Fact]
