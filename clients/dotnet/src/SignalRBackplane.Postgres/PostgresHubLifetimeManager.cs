@@ -180,6 +180,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         public abstract Type ResultType { get; }
         public abstract void Complete(CompletionMessage completion);
         public abstract void Fail(string error);
+        public abstract void FailRemote(string error);
     }
 
     private sealed class PendingInvocation<T> : PendingInvocation
@@ -197,7 +198,11 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                 Result.TrySetResult(default!);
         }
 
+        // this server saw the connection go: as the default lifetime manager
         public override void Fail(string error) => Result.TrySetException(new IOException(error));
+
+        // another server reported the failure (disconnect, reaped server)
+        public override void FailRemote(string error) => Result.TrySetException(new HubException(error));
     }
 
     public override async Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args,
@@ -320,7 +325,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                     foreach (var c in _connections)
                         if (excluded.Length == 0 || Array.IndexOf(excluded, c.ConnectionId) < 0)
                             tasks.Add(Write(c, message));
-                    await Task.WhenAll(tasks);
+                    await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     break;
                 }
             case EnvelopeKind.Connections:
@@ -330,7 +335,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                     foreach (var id in envelope.Ids)
                         if (_connections[id] is { } c)
                             tasks.Add(Write(c, message));
-                    await Task.WhenAll(tasks);
+                    await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                     break;
                 }
             case EnvelopeKind.Invoke:
@@ -354,12 +359,12 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                         && parsed is CompletionMessage completion)
                         pending.Complete(completion);
                     else
-                        pending.Fail($"Unreadable result of invocation '{envelope.Ids[0]}'.");
+                        pending.FailRemote($"Unreadable result of invocation '{envelope.Ids[0]}'.");
                     break;
                 }
             case EnvelopeKind.Failed:
                 if (_invocations.TryGetValue(envelope.Ids[0], out var failed))
-                    failed.Fail(envelope.Ids[1]);
+                    failed.FailRemote(envelope.Ids[1]);
                 break;
             case EnvelopeKind.Cancel:
                 {
@@ -387,7 +392,16 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             _logger.LogDebug("no {Protocol} form of a message for {Connection}", protocol, connection.ConnectionId);
             return Task.CompletedTask;
         }
-        return connection.WriteAsync(m.Message).AsTask();
+        try
+        {
+            return connection.WriteAsync(m.Message).AsTask();
+        }
+        catch (Exception ex)
+        {
+            // one broken connection must not keep the message from the others
+            _logger.LogDebug(ex, "writing to {Connection} failed", connection.ConnectionId);
+            return Task.CompletedTask;
+        }
     }
 
     public void Dispose()
