@@ -33,6 +33,18 @@ public sealed class SpecTests : IAsyncLifetime
     private static readonly object[] World = { "World" };
     private static readonly object[] Test = { "test" };
 
+    // invoker asks the client for a result; the server holding the client gets the answer
+    private static async Task<Task<int>> AskAsync(HubLifetimeManager<Hub> invoker, HubLifetimeManager<Hub> holder,
+                                                  TestClient client, Func<string, CompletionMessage> answer)
+    {
+        var result = invoker.InvokeConnectionAsync<int>(client.ConnectionId, "Result", Test, default);
+        var invocation = Assert.IsType<InvocationMessage>(await client.ReadAsync());
+        Assert.NotNull(invocation.InvocationId);
+        Assert.Equal("test", invocation.Arguments[0]);
+        await holder.SetConnectionResultAsync(client.ConnectionId, answer(invocation.InvocationId!));
+        return result;
+    }
+
     // ---- HubLifetimeManagerTestsBase ----
 
     [Fact]
@@ -107,11 +119,7 @@ public sealed class SpecTests : IAsyncLifetime
         var manager = await Manager();
         using var client1 = new TestClient();
         await manager.OnConnectedAsync(client1.Context);
-        var resultTask = manager.InvokeConnectionAsync<int>(client1.ConnectionId, "Result", Test, default);
-        var invocation = Assert.IsType<InvocationMessage>(await client1.ReadAsync());
-        Assert.NotNull(invocation.InvocationId);
-        Assert.Equal("test", invocation.Arguments[0]);
-        await manager.SetConnectionResultAsync(client1.ConnectionId, CompletionMessage.WithResult(invocation.InvocationId!, 10));
+        var resultTask = await AskAsync(manager, manager, client1, id => CompletionMessage.WithResult(id, 10));
         Assert.Equal(10, await resultTask.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
@@ -121,9 +129,7 @@ public sealed class SpecTests : IAsyncLifetime
         var manager = await Manager();
         using var client1 = new TestClient();
         await manager.OnConnectedAsync(client1.Context);
-        var resultTask = manager.InvokeConnectionAsync<int>(client1.ConnectionId, "Result", Test, default);
-        var invocation = Assert.IsType<InvocationMessage>(await client1.ReadAsync());
-        await manager.SetConnectionResultAsync(client1.ConnectionId, CompletionMessage.WithError(invocation.InvocationId!, "Error from client"));
+        var resultTask = await AskAsync(manager, manager, client1, id => CompletionMessage.WithError(id, "Error from client"));
         var ex = await Assert.ThrowsAsync<HubException>(() => resultTask.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("Error from client", ex.Message);
     }
@@ -423,11 +429,7 @@ public sealed class SpecTests : IAsyncLifetime
         var manager2 = await Manager();
         using var client1 = new TestClient();
         await manager1.OnConnectedAsync(client1.Context);
-        var resultTask = manager2.InvokeConnectionAsync<int>(client1.ConnectionId, "Result", Test, default);
-        var invocation = Assert.IsType<InvocationMessage>(await client1.ReadAsync());
-        Assert.NotNull(invocation.InvocationId);
-        Assert.Equal("test", invocation.Arguments[0]);
-        await manager1.SetConnectionResultAsync(client1.ConnectionId, CompletionMessage.WithResult(invocation.InvocationId!, 10));
+        var resultTask = await AskAsync(manager2, manager1, client1, id => CompletionMessage.WithResult(id, 10));
         Assert.Equal(10, await resultTask.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
@@ -438,9 +440,7 @@ public sealed class SpecTests : IAsyncLifetime
         var manager2 = await Manager();
         using var client1 = new TestClient();
         await manager1.OnConnectedAsync(client1.Context);
-        var resultTask = manager2.InvokeConnectionAsync<int>(client1.ConnectionId, "Result", Test, default);
-        var invocation = Assert.IsType<InvocationMessage>(await client1.ReadAsync());
-        await manager1.SetConnectionResultAsync(client1.ConnectionId, CompletionMessage.WithError(invocation.InvocationId!, "Error from client"));
+        var resultTask = await AskAsync(manager2, manager1, client1, id => CompletionMessage.WithError(id, "Error from client"));
         var ex = await Assert.ThrowsAsync<HubException>(() => resultTask.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal("Error from client", ex.Message);
     }
@@ -506,9 +506,7 @@ public sealed class SpecTests : IAsyncLifetime
         var manager2 = await Manager();
         using var client1 = new TestClient();
         await manager1.OnConnectedAsync(client1.Context);
-        var resultTask = manager2.InvokeConnectionAsync<int>(client1.ConnectionId, "Result", Test, default);
-        var invocation = Assert.IsType<InvocationMessage>(await client1.ReadAsync());
-        await manager1.SetConnectionResultAsync(client1.ConnectionId, CompletionMessage.WithResult(invocation.InvocationId!, "wrong type"));
+        var resultTask = await AskAsync(manager2, manager1, client1, id => CompletionMessage.WithResult(id, "wrong type"));
         var ex = await Assert.ThrowsAsync<HubException>(() => resultTask.WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.StartsWith("Error trying to deserialize result to Int32.", ex.Message);
     }
