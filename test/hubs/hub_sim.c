@@ -284,7 +284,7 @@ main(int argc, char **argv)
 	b = connect_db();
 	sql(a, NULL, 0, "SELECT signalr_bp.drop_application('sim') FROM signalr_bp.application WHERE name = 'sim'");
 	sql(a, NULL, 0, "SELECT signalr_bp.create_application('sim', server_ttl => '3 seconds')");
-	printf("1..13\n");
+	printf("1..15\n");
 	for (int i = 0; i < 2; i++)
 	{
 		Server	   *s = &servers[i];
@@ -324,6 +324,13 @@ main(int argc, char **argv)
 	expect("group-except", 24, 9);
 	sql(a, NULL, 0, "SELECT signalr_bp.send_users('sim', 'Chat', ARRAY['u0', 'u24'], 'users')");
 	expect("users", 4, 4);
+	/* the audience type: users u0 and u24 but one of their connections; room but hub-b's */
+	sql(b, NULL, 0, "SELECT signalr_bp.send('sim', 'Chat', 'users {u0,u24} except {hub-a-0}', 'audience-users')");
+	expect("audience-users", 3, 4);
+	sql(b, NULL, 0, "SELECT signalr_bp.send_batch('sim', 'Chat',"
+		" ARRAY['groups {room} except {hub-b-0,hub-b-1,hub-b-2,hub-b-3,hub-b-4,hub-b-5,hub-b-6,hub-b-7,hub-b-8,hub-b-9}',"
+		" 'connections {hub-b-9}']::signalr_bp.audience[], ARRAY['audience-batch', 'audience-batch']::bytea[])");
+	expect("audience-batch", 25, 1);
 
 	/* client result: hub-a invokes a method on hub-b-5; hub-b's client answers */
 	sql(a, NULL, 0, "SELECT signalr_bp.invoke('sim', 'Chat', 'hub-a', 'hub-b-5', 'inv-1', 'question')");
