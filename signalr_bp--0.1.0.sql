@@ -341,6 +341,19 @@ CREATE UNLOGGED TABLE signalr_bp.connection (
 CREATE INDEX connection_server ON signalr_bp.connection (app_id, server);
 CREATE INDEX connection_hub_user ON signalr_bp.connection (app_id, hub, user_id);
 
+-- Connections per (server, hub), kept by connect and disconnect so that
+-- presence counts sum a few rows instead of counting a million.  A session
+-- adds to its own slot (backend pid modulo 8), so concurrent connects do not
+-- queue on one row lock; a slot may go negative, only the sum is meaningful.
+CREATE UNLOGGED TABLE signalr_bp.connection_tally (
+	app_id integer NOT NULL,
+	server text NOT NULL,
+	hub    text NOT NULL,
+	slot   integer NOT NULL,
+	n      bigint NOT NULL,
+	PRIMARY KEY (app_id, server, hub, slot)
+);
+
 CREATE UNLOGGED TABLE signalr_bp.group_member (
 	app_id        integer NOT NULL,
 	hub           text NOT NULL,
@@ -558,6 +571,7 @@ BEGIN
 	v_count := COALESCE(cardinality(v_gone), 0);
 	DELETE FROM signalr_bp.group_member g
 	 WHERE g.app_id = p_app AND g.connection_id = ANY (v_gone);
+	DELETE FROM signalr_bp.connection_tally t WHERE t.app_id = p_app AND t.server = p_server;
 	PERFORM signalr_bp.drop_stream(v_stream, true);
 	RETURN v_count;
 END
@@ -611,6 +625,8 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_other text;
+	v_hub text;
+	v_new boolean;
 BEGIN
 	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(connection_id, 'connection id', 256);
@@ -618,17 +634,27 @@ BEGIN
 		PERFORM signalr_bp._check_name(user_id, 'user id', 1024);
 	END IF;
 	PERFORM signalr_bp._server(v_app, server);
+	-- a new row has xmax 0; a row updated by ON CONFLICT carries our xid
 	INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
 	VALUES (v_app, connection_id, server, hub, user_id)
 	ON CONFLICT ON CONSTRAINT connection_pkey DO UPDATE
-		SET hub = excluded.hub, user_id = excluded.user_id
-		WHERE c.server = excluded.server
-	RETURNING c.server INTO v_other;
+		SET user_id = excluded.user_id
+		WHERE c.server = excluded.server AND c.hub = excluded.hub
+	RETURNING c.server, c.xmax OPERATOR(pg_catalog.=) '0'::xid INTO v_other, v_new;
 	IF v_other IS NULL THEN
-		SELECT c.server INTO v_other FROM signalr_bp.connection c
+		SELECT c.server, c.hub INTO v_other, v_hub FROM signalr_bp.connection c
 		 WHERE c.app_id = v_app AND c.connection_id = connect.connection_id;
+		IF v_other = server THEN
+			RAISE EXCEPTION 'connection "%" is already registered for hub "%"', connection_id, v_hub
+				USING ERRCODE = 'unique_violation';
+		END IF;
 		RAISE EXCEPTION 'connection "%" is already registered on hub server "%"', connection_id, v_other
 			USING ERRCODE = 'unique_violation';
+	END IF;
+	IF v_new THEN
+		INSERT INTO signalr_bp.connection_tally AS t
+		VALUES (v_app, server, hub, pg_catalog.pg_backend_pid() % 8, 1)
+		ON CONFLICT ON CONSTRAINT connection_tally_pkey DO UPDATE SET n = t.n + 1;
 	END IF;
 END
 $$;
@@ -642,11 +668,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_inv record;
+	v_server text;
+	v_hub text;
 BEGIN
-	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND connection_id = p_connection;
+	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND connection_id = p_connection
+	RETURNING server, hub INTO v_server, v_hub;
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
+	INSERT INTO signalr_bp.connection_tally AS t
+	VALUES (p_app, v_server, v_hub, pg_catalog.pg_backend_pid() % 8, -1)
+	ON CONFLICT ON CONSTRAINT connection_tally_pkey DO UPDATE SET n = t.n - 1;
 	DELETE FROM signalr_bp.group_member WHERE app_id = p_app AND connection_id = p_connection;
 	FOR v_inv IN
 		DELETE FROM signalr_bp.invocation i WHERE i.app_id = p_app AND i.connection_id = p_connection
@@ -680,6 +712,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer;
+	v_added integer;
 BEGIN
 	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
 	IF user_ids IS NOT NULL AND cardinality(user_ids) <> cardinality(connection_ids) THEN
@@ -688,13 +721,21 @@ BEGIN
 	END IF;
 	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(connection_ids) c;
 	PERFORM signalr_bp._server(v_app, server);
-	INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
-	SELECT v_app, u.c, server, hub, u.u
-	  FROM unnest(connection_ids, COALESCE(user_ids, array_fill(NULL::text, ARRAY[cardinality(connection_ids)]))) u(c, u)
-	ON CONFLICT (app_id, connection_id) DO UPDATE
-		SET hub = excluded.hub, user_id = excluded.user_id
-		WHERE c.server = excluded.server;
-	GET DIAGNOSTICS v_count = ROW_COUNT;
+	WITH upserted AS (
+		INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
+		SELECT v_app, u.c, server, hub, u.u
+		  FROM unnest(connection_ids, COALESCE(user_ids, array_fill(NULL::text, ARRAY[cardinality(connection_ids)]))) u(c, u)
+		ON CONFLICT (app_id, connection_id) DO UPDATE
+			SET user_id = excluded.user_id
+			WHERE c.server = excluded.server AND c.hub = excluded.hub
+		RETURNING c.xmax OPERATOR(pg_catalog.=) '0'::xid AS new
+	)
+	SELECT count(*), count(*) FILTER (WHERE new) INTO v_count, v_added FROM upserted;
+	IF v_added > 0 THEN
+		INSERT INTO signalr_bp.connection_tally AS t
+		VALUES (v_app, server, hub, pg_catalog.pg_backend_pid() % 8, v_added)
+		ON CONFLICT ON CONSTRAINT connection_tally_pkey DO UPDATE SET n = t.n + excluded.n;
+	END IF;
 	RETURN v_count;
 END
 $$;
@@ -703,17 +744,40 @@ COMMENT ON FUNCTION signalr_bp.connect_many(text, text, text, text[], text[]) IS
 
 -- Groups -----------------------------------------------------------------
 
-CREATE FUNCTION signalr_bp.add_to_group(app text, hub text, connection_id text, group_name text)
+-- Tell the server holding a connection that another caller changed its
+-- groups: the holder keeps its connections' groups to register them again
+-- if the registry is lost (a crash or a failover), and learns of remote
+-- changes only this way.  The holder's own changes need no message.
+CREATE FUNCTION signalr_bp._group_changed(p_app integer, p_holder text, p_kind integer,
+										  p_hub text, p_connection text, p_group text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_stream text;
+BEGIN
+	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_holder;
+	IF FOUND THEN
+		PERFORM signalr_bp.publish(v_stream,
+			signalr_bp._envelope(p_kind, p_hub, ARRAY[p_connection, p_group], NULL));
+	END IF;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.add_to_group(app text, hub text, connection_id text, group_name text,
+										from_server text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
+	v_holder text;
 BEGIN
 	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
 	-- lock the connection so a concurrent disconnect cannot leave an orphan membership
-	PERFORM FROM signalr_bp.connection c
+	SELECT c.server INTO v_holder FROM signalr_bp.connection c
 	 WHERE c.app_id = v_app AND c.connection_id = add_to_group.connection_id AND c.hub = add_to_group.hub
 	   FOR SHARE;
 	IF NOT FOUND THEN
@@ -721,28 +785,44 @@ BEGIN
 	END IF;
 	INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_name, connection_id)
 	ON CONFLICT DO NOTHING;
-	RETURN FOUND;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	IF v_holder IS DISTINCT FROM from_server THEN
+		PERFORM signalr_bp._group_changed(v_app, v_holder, 7, hub, connection_id, group_name);
+	END IF;
+	RETURN true;
 END
 $$;
-COMMENT ON FUNCTION signalr_bp.add_to_group(text, text, text, text) IS
-'add a connection (held by any server) to a group; false if it was already a member or is not registered';
+COMMENT ON FUNCTION signalr_bp.add_to_group(text, text, text, text, text) IS
+'add a connection (held by any server) to a group; false if it was already a member or is not registered; the holding server is told unless it is from_server';
 
-CREATE FUNCTION signalr_bp.remove_from_group(app text, hub text, connection_id text, group_name text)
+CREATE FUNCTION signalr_bp.remove_from_group(app text, hub text, connection_id text, group_name text,
+											 from_server text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
+	v_holder text;
 BEGIN
 	DELETE FROM signalr_bp.group_member g
 	 WHERE g.app_id = v_app AND g.hub = remove_from_group.hub
 	   AND g.group_name = remove_from_group.group_name AND g.connection_id = remove_from_group.connection_id;
-	RETURN FOUND;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	SELECT c.server INTO v_holder FROM signalr_bp.connection c
+	 WHERE c.app_id = v_app AND c.connection_id = remove_from_group.connection_id;
+	IF FOUND AND v_holder IS DISTINCT FROM from_server THEN
+		PERFORM signalr_bp._group_changed(v_app, v_holder, 8, hub, connection_id, group_name);
+	END IF;
+	RETURN true;
 END
 $$;
-COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text) IS
-'remove a connection from a group; false if it was not a member';
+COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
+'remove a connection from a group; false if it was not a member; the holding server is told unless it is from_server';
 
 -- Sends ------------------------------------------------------------------
 -- Each resolves its audience against the registry in the sending
@@ -1211,11 +1291,8 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	IF hub IS NULL THEN
-		RETURN (SELECT count(*) FROM signalr_bp.connection c WHERE c.app_id = v_app);
-	END IF;
-	RETURN (SELECT count(*) FROM signalr_bp.connection c
-			 WHERE c.app_id = v_app AND c.hub = connection_count.hub);
+	RETURN (SELECT COALESCE(sum(t.n), 0)::bigint FROM signalr_bp.connection_tally t
+			 WHERE t.app_id = v_app AND (connection_count.hub IS NULL OR t.hub = connection_count.hub));
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.connection_count(text, text) IS
@@ -1291,7 +1368,8 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
 	RETURN QUERY SELECT s.name,
-		   (SELECT count(*) FROM signalr_bp.connection c WHERE c.app_id = s.app_id AND c.server = s.name),
+		   (SELECT COALESCE(sum(t.n), 0)::bigint FROM signalr_bp.connection_tally t
+			 WHERE t.app_id = s.app_id AND t.server = s.name),
 		   pg_catalog.now() - s.heartbeat_at, s.registered_at
 	  FROM signalr_bp.server s WHERE s.app_id = v_app ORDER BY 1;
 END
@@ -1323,8 +1401,8 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.connect(text, text, text, text, text),
 	signalr_bp.connect_many(text, text, text, text[], text[]),
 	signalr_bp.disconnect(text, text),
-	signalr_bp.add_to_group(text, text, text, text),
-	signalr_bp.remove_from_group(text, text, text, text),
+	signalr_bp.add_to_group(text, text, text, text, text),
+	signalr_bp.remove_from_group(text, text, text, text, text),
 	signalr_bp.send_all(text, text, bytea, text[]),
 	signalr_bp.send_connection(text, text, text, bytea),
 	signalr_bp.send_connections(text, text, text[], bytea),

@@ -44,8 +44,8 @@ SQL
 cat >"$w/group.sql" <<'SQL'
 \set id random(1, 1000)
 \set g random(1, 100)
-SELECT signalr_bp.add_to_group('bench', 'Hub', 'g' || :id, 'room' || :g);
-SELECT signalr_bp.remove_from_group('bench', 'Hub', 'g' || :id, 'room' || :g);
+SELECT signalr_bp.add_to_group('bench', 'Hub', 'g' || :id, 'room' || :g, 's1');
+SELECT signalr_bp.remove_from_group('bench', 'Hub', 'g' || :id, 'room' || :g, 's1');
 SQL
 cat >"$w/plain_batch.sql" <<'SQL'
 \set id random(1, 1000000000)
@@ -90,11 +90,12 @@ route_user=$(avg_ms 2000 "signalr_bp.send_user('bench', 'Hub', 'user' || (i * 79
 route_all=$(avg_ms 500 "signalr_bp.send_all('bench', 'Hub', '\\x00')")
 presence=$(avg_ms 2000 "(SELECT count(*) FROM signalr_bp.user_connections('bench', 'Hub', 'user' || (i * 7919 % 500000)))")
 presence_group=$(avg_ms 2000 "(SELECT count(*) FROM signalr_bp.group_connections('bench', 'Hub', 'team' || (i * 37 % 10000)))")
-count_ms=$(avg_ms 5 "signalr_bp.connection_count('bench', 'Hub')")
+count_ms=$(avg_ms 2000 "signalr_bp.connection_count('bench', 'Hub')")
+servers_ms=$(avg_ms 200 "(SELECT count(*) FROM signalr_bp.servers('bench'))")
 # a dead server holding 10k connections, each in a group
 q -c "SELECT (signalr_bp.register_server('bench', 'dead')).stream" >/dev/null
 q -c "SELECT signalr_bp.connect_many('bench', 'dead', 'Hub', array_agg('d' || i)) FROM generate_series(1, 10000) i" >/dev/null
-q -c "SELECT count(signalr_bp.add_to_group('bench', 'Hub', 'd' || i, 'team' || (i % 100))) FROM generate_series(1, 10000) i" >/dev/null
+q -c "SELECT count(signalr_bp.add_to_group('bench', 'Hub', 'd' || i, 'team' || (i % 100), 'dead')) FROM generate_series(1, 10000) i" >/dev/null
 q -c "UPDATE signalr_bp.server SET heartbeat_at = now() - interval '2 days' WHERE name = 'dead'"
 reap_ms=$(q -c "\\timing on" -c "SELECT signalr_bp.reap()" | sed -nE 's/^Time: ([0-9.]+) ms.*/\1/p')
 left=$(q -c "SELECT count(*) FROM signalr_bp.connection WHERE server = 'dead'")
@@ -128,7 +129,8 @@ out=bench/results/registry.md
 	echo "| send_all to 101 servers, per call | ${route_all} ms |"
 	echo "| user_connections() presence query | ${presence} ms |"
 	echo "| group_connections() presence query | ${presence_group} ms |"
-	echo "| connection_count() of the hub (1M rows) | ${count_ms} ms |"
+	echo "| connection_count() of the hub (1M connections) | ${count_ms} ms |"
+	echo "| servers(): 101 live servers with their connection counts | ${servers_ms} ms |"
 	echo "| reap a dead server holding 10,000 connections and memberships | ${reap_ms} ms (left behind: $left) |"
 	echo "| connection registry, table + indexes, per connection | ${per_conn} bytes |"
 	echo "| group membership, table + indexes, per membership | ${per_member} bytes |"

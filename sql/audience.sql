@@ -65,7 +65,7 @@ SELECT stream FROM register_server('aud', 'srv-1');
 SELECT stream FROM register_server('aud', 'srv-2');
 SELECT connect('aud', 'srv-1', 'Chat', 'c1', 'alice'), connect('aud', 'srv-2', 'Chat', 'c2', 'alice'),
 	   connect('aud', 'srv-2', 'Chat', 'c3', 'bob');
-SELECT add_to_group('aud', 'Chat', 'c1', 'room'), add_to_group('aud', 'Chat', 'c3', 'room');
+SELECT add_to_group('aud', 'Chat', 'c1', 'room', 'srv-1'), add_to_group('aud', 'Chat', 'c3', 'room', 'srv-2');
 SELECT lookup_connection('aud', 'c3'), lookup_connection('aud', 'gone');
 SELECT 'groups {room}'::audience @> lookup_connection('aud', 'c3') AS c3_in_room;
 -- returns the number of servers reached

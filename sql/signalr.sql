@@ -39,11 +39,14 @@ SELECT signalr_bp.connect('chat', 'srv-2', 'Chat', 'c4');
 -- same id again on the same server: an update; on another server: an error
 SELECT signalr_bp.connect('chat', 'srv-2', 'Chat', 'c4', 'carol');
 SELECT signalr_bp.connect('chat', 'srv-1', 'Chat', 'c4');
+-- a connection belongs to one hub
+SELECT signalr_bp.connect('chat', 'srv-2', 'Other', 'c4');
 -- groups: any server adds any connection, idempotently, with no round trip
-SELECT signalr_bp.add_to_group('chat', 'Chat', 'c1', 'room');
-SELECT signalr_bp.add_to_group('chat', 'Chat', 'c3', 'room');
-SELECT signalr_bp.add_to_group('chat', 'Chat', 'c3', 'room');
-SELECT signalr_bp.add_to_group('chat', 'Chat', 'c4', 'other');
+-- (from_server: the caller; here each holder adds its own connections)
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c1', 'room', 'srv-1');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c3', 'room', 'srv-2');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c3', 'room', 'srv-2');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c4', 'other', 'srv-2');
 SELECT signalr_bp.add_to_group('chat', 'Chat', 'nobody', 'room');
 SELECT signalr_bp.add_to_group('chat', 'Other', 'c1', 'room');
 SELECT signalr_bp.group_connections('chat', 'Chat', 'room');
@@ -111,7 +114,14 @@ SELECT signalr_bp.connect('chat', 'srv-2', 'Chat', 'c9');
 -- it comes back by registering again
 SELECT * FROM signalr_bp.register_server('chat', 'srv-2');
 SELECT signalr_bp.connect_many('chat', 'srv-2', 'Chat', ARRAY['c5', 'c6'], ARRAY['dave', NULL]);
+-- again (a rebuild after a lost registry): updated, not counted twice
+SELECT signalr_bp.connect_many('chat', 'srv-2', 'Chat', ARRAY['c5', 'c6', 'c7']);
 SELECT signalr_bp.connection_count('chat');
+-- the counts presence reads agree with the registry, per server and hub
+SELECT t.server, t.hub, sum(t.n) AS tallied,
+	   (SELECT count(*) FROM signalr_bp.connection c
+		 WHERE c.app_id = t.app_id AND c.server = t.server AND c.hub = t.hub) AS registered
+  FROM signalr_bp.connection_tally t GROUP BY t.app_id, t.server, t.hub ORDER BY 1, 2;
 
 -- a trigger pushes a row change to a group, as a SignalR JSON invocation
 CREATE TABLE orders (id integer, status text);
@@ -124,6 +134,19 @@ END $$;
 CREATE TRIGGER orders_push AFTER INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION orders_push();
 INSERT INTO orders VALUES (42, 'shipped');
 SELECT received('chat', 'srv-1', 12);
+
+-- a change by another caller (a server, or SQL with no from_server) is told
+-- to the holding server, which registers it again if the registry is lost;
+-- the holder's own changes are not
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c6', 'remote');
+SELECT signalr_bp.add_to_group('chat', 'Chat', 'c6', 'own', 'srv-2');
+SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
+SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
+SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c6', 'own', 'srv-2');
+SELECT r FROM received('chat', 'srv-2') r WHERE r ~ 'kind=[78] ';
+SELECT r FROM received('chat', 'srv-1') r WHERE r ~ 'kind=[78] ';
 
 -- bad input
 SELECT try($$SELECT signalr_bp.connect('nope', 'srv-1', 'Chat', 'x')$$);

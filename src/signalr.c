@@ -13,6 +13,8 @@
  *   4 result       [invocation id]; payload: the completion message
  *   5 failed       [invocation id, error message]; no payload
  *   6 cancel       [connection id, invocation id]
+ *   7 joined       [connection id, group]: another caller added the holder's connection
+ *   8 left         [connection id, group]: another caller removed it
  */
 #include "postgres.h"
 
@@ -123,7 +125,7 @@ sbp_envelope(PG_FUNCTION_ARGS)
 	int			n;
 	StringInfoData buf;
 
-	if (kind < 1 || kind > 6)
+	if (kind < 1 || kind > 8)
 		elog(ERROR, "unknown envelope kind %d", kind);
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
 	initStringInfo(&buf);

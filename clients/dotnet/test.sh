@@ -2,7 +2,7 @@
 # clients/dotnet/test.sh: build the extension and the .NET adapter, start a
 # throwaway PostgreSQL with the extension preloaded, run the adapter's tests
 # (real hub servers on Kestrel, real SignalR clients).  Ends with one line
-# "N passed, N failed".
+# "N passed, N failed".  SBP_TEST_FILTER=<dotnet test filter> runs a subset.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 scripts/install-deps >/dev/null || exit 1
@@ -16,7 +16,7 @@ sbp_pg_start "$work/pg" "max_connections = 200" "signalr_bp.maintenance_interval
 export SBP_TEST_PG="Host=$work/pg;Port=$PGPORT;Username=postgres;Database=postgres"
 psql -X -q -d postgres -c "CREATE EXTENSION signalr_bp"
 
-dotnet test clients/dotnet/tests/SignalRBackplane.Postgres.Tests \
+dotnet test clients/dotnet/tests/SignalRBackplane.Postgres.Tests ${SBP_TEST_FILTER:+--filter "$SBP_TEST_FILTER"} \
 	--logger "trx;LogFileName=$work/results.trx" --results-directory "$work" 2>&1 | tee "$work/test.log" |
 	grep -vE '^\s*$' | tail -40
 trx=$work/results.trx

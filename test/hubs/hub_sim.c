@@ -43,6 +43,8 @@ typedef struct Server
 	char		results[16][96];
 	int			nresults;
 	long		envelopes;
+	int			joined;			/* group changes other callers made to our connections */
+	int			left;
 } Server;
 
 static Server servers[2] = {{.name = "hub-a"}, {.name = "hub-b"}};
@@ -170,6 +172,10 @@ handle(Server *s, PGconn *ops, const unsigned char *e, int len)
 		snprintf(s->results[s->nresults++], 96, "result %s: %s", ids[0], payload);
 	else if (kind == 5 && s->nresults < 16)
 		snprintf(s->results[s->nresults++], 96, "failed %s: %s", ids[0], ids[1]);
+	else if (kind == 7)
+		s->joined++;
+	else if (kind == 8)
+		s->left++;
 	pthread_mutex_unlock(&s->lock);
 
 	/* 3: our client "answers" the invocation */
@@ -284,7 +290,7 @@ main(int argc, char **argv)
 	b = connect_db();
 	sql(a, NULL, 0, "SELECT signalr_bp.drop_application('sim') FROM signalr_bp.application WHERE name = 'sim'");
 	sql(a, NULL, 0, "SELECT signalr_bp.create_application('sim', server_ttl => '3 seconds')");
-	printf("1..15\n");
+	printf("1..16\n");
 	for (int i = 0; i < 2; i++)
 	{
 		Server	   *s = &servers[i];
@@ -303,12 +309,23 @@ main(int argc, char **argv)
 	   "presence: 100 connections across both servers");
 
 	/* hub-b puts hub-a's even connections, and its own first ten, in "room" */
-	sql(b, NULL, 0, "SELECT count(signalr_bp.add_to_group('sim', 'Chat', 'hub-a-' || i, 'room'))"
+	sql(b, NULL, 0, "SELECT count(signalr_bp.add_to_group('sim', 'Chat', 'hub-a-' || i, 'room', 'hub-b'))"
 		" FROM generate_series(0, %d, 2) i", NCONN - 1);
-	sql(b, NULL, 0, "SELECT count(signalr_bp.add_to_group('sim', 'Chat', 'hub-b-' || i, 'room'))"
+	sql(b, NULL, 0, "SELECT count(signalr_bp.add_to_group('sim', 'Chat', 'hub-b-' || i, 'room', 'hub-b'))"
 		" FROM generate_series(0, 9) i");
 	ok(strcmp(sql(a, NULL, 0, "SELECT count(*) FROM signalr_bp.group_connections('sim', 'Chat', 'room')"), "35") == 0,
 	   "group changed from the other server is visible: 35 members");
+	/* hub-a is told of the 25 changes to its connections (to rebuild a lost registry), hub-b of none */
+	sql(b, NULL, 0, "SELECT signalr_bp.add_to_group('sim', 'Chat', 'hub-a-1', 'tmp', 'hub-b'),"
+		" signalr_bp.remove_from_group('sim', 'Chat', 'hub-a-1', 'tmp', 'hub-b')");
+	usleep(300000);
+	pthread_mutex_lock(&servers[0].lock);
+	pthread_mutex_lock(&servers[1].lock);
+	ok(servers[0].joined == 26 && servers[0].left == 1 && servers[1].joined == 0 && servers[1].left == 0,
+	   "remote group changes are told to the holder: hub-a joined %d/26 left %d/1, hub-b %d/0 %d/0",
+	   servers[0].joined, servers[0].left, servers[1].joined, servers[1].left);
+	pthread_mutex_unlock(&servers[1].lock);
+	pthread_mutex_unlock(&servers[0].lock);
 
 	sql(a, NULL, 0, "SELECT signalr_bp.send_all('sim', 'Chat', 'all')");
 	expect("all", NCONN, NCONN);

@@ -12,6 +12,8 @@ internal enum EnvelopeKind : byte
     Result = 4,       // ids: invocation; payload: the completion
     Failed = 5,       // ids: invocation, error message
     Cancel = 6,       // ids: connection, invocation
+    Joined = 7,       // ids: connection, group (another server added our connection)
+    Left = 8,         // ids: connection, group (another server removed it)
 }
 
 internal readonly record struct Envelope(EnvelopeKind Kind, string Hub, string[] Ids, ReadOnlyMemory<byte> Payload)

@@ -24,6 +24,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     private readonly IHubProtocolResolver _protocols;
     private readonly HubConnectionStore _connections = new();
     // groups of local connections, to rebuild the registry after it was lost
+    // (changes made by other servers arrive as Joined and Left envelopes)
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _localGroups = new();
     // client results this server asked for: invocation id -> pending result
     private readonly ConcurrentDictionary<string, PendingInvocation> _invocations = new();
@@ -139,8 +140,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         ArgumentNullException.ThrowIfNull(groupName);
         if (_connections[connectionId] != null)
             _localGroups.GetOrAdd(connectionId, _ => new())[groupName] = 0;
-        await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4)", cancellationToken,
-                                      _backplane.Application, _hub, connectionId, groupName);
+        await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", cancellationToken,
+                                      _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
     public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
@@ -149,8 +150,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         ArgumentNullException.ThrowIfNull(groupName);
         if (_localGroups.TryGetValue(connectionId, out var groups))
             groups.TryRemove(groupName, out _);
-        await _backplane.ExecuteAsync("SELECT signalr_bp.remove_from_group($1, $2, $3, $4)", cancellationToken,
-                                      _backplane.Application, _hub, connectionId, groupName);
+        await _backplane.ExecuteAsync("SELECT signalr_bp.remove_from_group($1, $2, $3, $4, $5)", cancellationToken,
+                                      _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
     async Task IBackplaneHub.ReRegisterAsync(CancellationToken ct)
@@ -168,8 +169,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                                           ids.ToArray(), users.ToArray());
         foreach (var (connectionId, groups) in _localGroups)
             foreach (var group in groups.Keys)
-                await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4)", ct,
-                                              _backplane.Application, _hub, connectionId, group);
+                await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", ct,
+                                              _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
     }
 
     // ---- client results ----
@@ -365,6 +366,14 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             case EnvelopeKind.Failed:
                 if (_invocations.TryGetValue(envelope.Ids[0], out var failed))
                     failed.FailRemote(envelope.Ids[1]);
+                break;
+            case EnvelopeKind.Joined:
+                if (_connections[envelope.Ids[0]] != null)
+                    _localGroups.GetOrAdd(envelope.Ids[0], _ => new())[envelope.Ids[1]] = 0;
+                break;
+            case EnvelopeKind.Left:
+                if (_localGroups.TryGetValue(envelope.Ids[0], out var left))
+                    left.TryRemove(envelope.Ids[1], out _);
                 break;
             case EnvelopeKind.Cancel:
                 {

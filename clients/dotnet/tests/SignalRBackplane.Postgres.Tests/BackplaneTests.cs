@@ -246,6 +246,43 @@ public sealed class BackplaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALostRegistryIsRebuiltWithGroupsAddedByOtherServers()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b, "yuri");
+        await x.Connection.InvokeAsync("Join", y.Id, "joined-by-a");   // a adds b's connection
+        await y.Connection.InvokeAsync("Join", y.Id, "joined-by-b");
+        await x.Connection.InvokeAsync("Join", y.Id, "left-by-a");
+        await x.Connection.InvokeAsync("Leave", y.Id, "left-by-a");
+        // b's stream carries the change notices before this message
+        await x.Connection.InvokeAsync("ToClient", y.Id, "marker");
+        await y.Expect("marker");
+
+        // what a crash or failover does to the unlogged registry, for this application only
+        await Pg.Scalar<object>($@"DO $$ DECLARE v integer := (SELECT id FROM signalr_bp.application WHERE name = '{_app}');
+            BEGIN
+                DELETE FROM signalr_bp.group_member WHERE app_id = v;
+                DELETE FROM signalr_bp.connection WHERE app_id = v;
+                DELETE FROM signalr_bp.connection_tally WHERE app_id = v;
+                DELETE FROM signalr_bp.server WHERE app_id = v;
+                DELETE FROM signalr_bp.registry_alive WHERE app_id = v;
+            END $$");
+        Assert.Equal(0L, await Pg.Scalar<long>($"SELECT signalr_bp.connection_count('{_app}')"));
+
+        // heartbeats find the registry lost; both servers register everything again
+        await WaitUntil(async () => await Pg.Scalar<long>($"SELECT signalr_bp.connection_count('{_app}')") == 2
+            && await Pg.Scalar<long>($"SELECT count(*) FROM signalr_bp.connection_groups('{_app}', '{y.Id}')") == 2);
+        await x.Connection.InvokeAsync("ToGroup", "joined-by-a", "to a's group");
+        await x.Connection.InvokeAsync("ToGroup", "joined-by-b", "to b's group");
+        await x.Connection.InvokeAsync("ToGroup", "left-by-a", "to the group it left");
+        await x.Connection.InvokeAsync("ToUser", "yuri", "to the user");
+        await y.Expect("to a's group");
+        await y.Expect("to b's group");
+        await y.Expect("to the user");
+        await y.Never("to the group it left");
+    }
+
+    [Fact]
     public async Task GracefulShutdownDeregisters()
     {
         await using var c = await HubServer.StartAsync(_app, "c");
