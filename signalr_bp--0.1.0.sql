@@ -395,7 +395,7 @@ AS $$
 DECLARE
 	v signalr_bp.server;
 BEGIN
-	SELECT * INTO v FROM signalr_bp.server WHERE app_id = p_app AND name = p_server FOR SHARE;
+	SELECT * INTO v FROM signalr_bp.server WHERE app_id = p_app AND name = p_server FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'hub server "%" is not registered', p_server
 			USING ERRCODE = 'SB003',
@@ -774,13 +774,16 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_holder text;
+	v_hub text;
 BEGIN
 	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
-	-- lock the connection so a concurrent disconnect cannot leave an orphan membership
-	SELECT c.server INTO v_holder FROM signalr_bp.connection c
-	 WHERE c.app_id = v_app AND c.connection_id = add_to_group.connection_id AND c.hub = add_to_group.hub
-	   FOR SHARE;
-	IF NOT FOUND THEN
+	-- lock the connection so a concurrent disconnect cannot leave an orphan
+	-- membership (by primary key alone: with hub in the condition, stale
+	-- statistics can make the planner scan a whole hub instead)
+	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
+	 WHERE c.app_id = v_app AND c.connection_id = add_to_group.connection_id
+	   FOR KEY SHARE;
+	IF NOT FOUND OR v_hub <> hub THEN
 		RETURN false;
 	END IF;
 	INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_name, connection_id)
@@ -823,6 +826,94 @@ END
 $$;
 COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
 'remove a connection from a group; false if it was not a member; the holding server is told unless it is from_server';
+
+-- Batch forms: pairs connection_ids[i], group_names[i], one round trip (a
+-- server rebuilding a lost registry, or an application moving many
+-- connections at once).
+CREATE FUNCTION signalr_bp._check_pairs(p_connections text[], p_groups text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF p_connections IS NULL OR p_groups IS NULL THEN
+		RAISE EXCEPTION 'connection_ids and group_names must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF cardinality(p_connections) <> cardinality(p_groups) THEN
+		RAISE EXCEPTION 'connection_ids and group_names must have the same length'
+			USING ERRCODE = 'array_subscript_error';
+	END IF;
+	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
+	IF array_position(p_connections, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.add_to_groups(app text, hub text, connection_ids text[], group_names text[],
+										 from_server text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_count integer := 0;
+	v_holder text;
+	v_hub text;
+BEGIN
+	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	-- as add_to_group, pair by pair: primary-key lookups whatever the statistics
+	FOR i IN 1..cardinality(connection_ids) LOOP
+		SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
+		 WHERE c.app_id = v_app AND c.connection_id = connection_ids[i]
+		   FOR KEY SHARE;
+		CONTINUE WHEN NOT FOUND OR v_hub <> hub;
+		INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_names[i], connection_ids[i])
+		ON CONFLICT DO NOTHING;
+		CONTINUE WHEN NOT FOUND;
+		v_count := v_count + 1;
+		IF v_holder IS DISTINCT FROM from_server THEN
+			PERFORM signalr_bp._group_changed(v_app, v_holder, 7, hub, connection_ids[i], group_names[i]);
+		END IF;
+	END LOOP;
+	RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.add_to_groups(text, text, text[], text[], text) IS
+'add connection_ids[i] to group_names[i] for every i in one call; returns how many memberships were new';
+
+CREATE FUNCTION signalr_bp.remove_from_groups(app text, hub text, connection_ids text[], group_names text[],
+											  from_server text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_count integer := 0;
+	v_holder text;
+BEGIN
+	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	-- one primary-key delete per pair: a join could pick a scan of the group table
+	FOR i IN 1..cardinality(connection_ids) LOOP
+		DELETE FROM signalr_bp.group_member m
+		 WHERE m.app_id = v_app AND m.hub = remove_from_groups.hub
+		   AND m.group_name = group_names[i] AND m.connection_id = connection_ids[i];
+		IF FOUND THEN
+			v_count := v_count + 1;
+			SELECT c.server INTO v_holder FROM signalr_bp.connection c
+			 WHERE c.app_id = v_app AND c.connection_id = connection_ids[i];
+			IF FOUND AND v_holder IS DISTINCT FROM from_server THEN
+				PERFORM signalr_bp._group_changed(v_app, v_holder, 8, hub, connection_ids[i], group_names[i]);
+			END IF;
+		END IF;
+	END LOOP;
+	RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.remove_from_groups(text, text, text[], text[], text) IS
+'remove connection_ids[i] from group_names[i] for every i in one call; returns how many memberships went';
 
 -- Sends ------------------------------------------------------------------
 -- Each resolves its audience against the registry in the sending
@@ -1015,6 +1106,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_to text;
+	v_hub text;
 	v_stream text;
 BEGIN
 	PERFORM signalr_bp._check_name(invocation_id, 'invocation id', 256);
@@ -1022,11 +1114,11 @@ BEGIN
 		RAISE EXCEPTION 'message payload must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM signalr_bp._server(v_app, from_server);
-	SELECT c.server, s.stream INTO v_to, v_stream
+	SELECT c.server, c.hub, s.stream INTO v_to, v_hub, v_stream
 	  FROM signalr_bp.connection c JOIN signalr_bp.server s ON s.app_id = c.app_id AND s.name = c.server
-	 WHERE c.app_id = v_app AND c.connection_id = invoke.connection_id AND c.hub = invoke.hub
-	   FOR SHARE OF c;
-	IF NOT FOUND THEN
+	 WHERE c.app_id = v_app AND c.connection_id = invoke.connection_id
+	   FOR KEY SHARE OF c;
+	IF NOT FOUND OR v_hub <> hub THEN
 		-- the exact text SignalR's client-result callers expect
 		RAISE EXCEPTION 'Connection ''%'' does not exist.', connection_id USING ERRCODE = 'SB004';
 	END IF;
@@ -1403,6 +1495,8 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.disconnect(text, text),
 	signalr_bp.add_to_group(text, text, text, text, text),
 	signalr_bp.remove_from_group(text, text, text, text, text),
+	signalr_bp.add_to_groups(text, text, text[], text[], text),
+	signalr_bp.remove_from_groups(text, text, text[], text[], text),
 	signalr_bp.send_all(text, text, bytea, text[]),
 	signalr_bp.send_connection(text, text, text, bytea),
 	signalr_bp.send_connections(text, text, text[], bytea),

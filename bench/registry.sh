@@ -57,8 +57,16 @@ cat >"$w/connect_batch.sql" <<'SQL'
 SELECT signalr_bp.connect_many('bench', 's1', 'Hub', array_agg('b' || :id || '-' || i)) FROM generate_series(1, 100) i;
 SELECT count(signalr_bp.disconnect('bench', 'b' || :id || '-' || i)) FROM generate_series(1, 100) i;
 SQL
+cat >"$w/group_batch.sql" <<'SQL'
+\set g random(1, 1000000000)
+\set base random(0, 999) * 100
+SELECT signalr_bp.add_to_groups('bench', 'Hub', array_agg('h' || (:base + i)), array_fill('b' || :g, ARRAY[100]), 's1') FROM generate_series(1, 100) i;
+SELECT signalr_bp.remove_from_groups('bench', 'Hub', array_agg('h' || (:base + i)), array_fill('b' || :g, ARRAY[100]), 's1') FROM generate_series(1, 100) i;
+SQL
 # the connections that group.sql moves in and out of groups
 q -c "SELECT signalr_bp.connect_many('bench', 's1', 'Hub', array_agg('g' || i)) FROM generate_series(1, 1000) i" >/dev/null
+# and the 100,000 that group_batch.sql moves, 100 at a time
+q -c "SELECT signalr_bp.connect_many('bench', 's1', 'Hub', array_agg('h' || i)) FROM generate_series(1, 100000) i" >/dev/null
 
 declare -A r
 for c in 1 4; do
@@ -69,6 +77,7 @@ for c in 1 4; do
 done
 r[plain_batch]=$(tps "$w/plain_batch.sql" 4)
 r[connect_batch]=$(tps "$w/connect_batch.sql" 4)
+r[group_batch]=$(tps "$w/group_batch.sql" 4)
 
 # 1M connections over 100 servers, 10k groups of 100 members, 1 user per 2 connections
 q -c "SELECT signalr_bp.connect_many('bench', 's' || (i / 10000), 'Hub', array_agg('m' || (i * 10000 + j)), array_agg('user' || ((i * 10000 + j) / 2))) FROM generate_series(0, 99) i, generate_series(0, 9999) j GROUP BY i" >/dev/null
@@ -118,6 +127,8 @@ out=bench/results/registry.md
 	echo
 	printf 'Batched, 100 per call (4 clients): connect_many + 100 disconnects %.0f connections/s; plain 100-row INSERT + DELETE %.0f rows/s (%s).\n' \
 		"$(echo "${r[connect_batch]} * 100" | bc)" "$(echo "${r[plain_batch]} * 100" | bc)" "$(ratio "${r[connect_batch]}" "${r[plain_batch]}")"
+	printf 'Batched group changes, 100 per call (4 clients): add_to_groups + remove_from_groups %.0f memberships/s (%s the plain 100-row INSERT + DELETE).\n' \
+		"$(echo "${r[group_batch]} * 100" | bc)" "$(ratio "${r[group_batch]}" "${r[plain_batch]}")"
 	echo
 	echo "With $total registered connections over 101 servers, 10,000 groups of ~100 members, 500,000 users"
 	echo "(per-call times are server-side averages over many calls in one transaction):"

@@ -145,6 +145,13 @@ SELECT signalr_bp.add_to_group('chat', 'Chat', 'c6', 'own', 'srv-2');
 SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
 SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c5', 'remote', 'srv-1');
 SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c6', 'own', 'srv-2');
+-- batch forms: pairs (connection, group); unknown connections and repeats skipped
+SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY['c1', 'c5', 'c6', 'gone', 'c1'],
+								ARRAY['batch', 'batch', 'b2', 'batch', 'batch'], 'srv-2');
+SELECT signalr_bp.group_connections('chat', 'Chat', 'batch');
+SELECT signalr_bp.remove_from_groups('chat', 'Chat', ARRAY['c1', 'c5', 'c6', 'gone'],
+									 ARRAY['batch', 'batch', 'b2', 'batch'], 'srv-2');
+SELECT signalr_bp.group_connections('chat', 'Chat', 'batch');
 SELECT r FROM received('chat', 'srv-2') r WHERE r ~ 'kind=[78] ';
 SELECT r FROM received('chat', 'srv-1') r WHERE r ~ 'kind=[78] ';
 
@@ -160,6 +167,10 @@ SELECT try($$SELECT signalr_bp.register_server('chat', repeat('s', 151))$$);
 SELECT try($$SELECT signalr_bp.create_application('chat')$$);
 SELECT try($$SELECT signalr_bp.create_application('x', server_ttl => '0 seconds')$$);
 SELECT try($$SELECT signalr_bp.connect_many('chat', 'srv-1', 'Chat', ARRAY['a', 'b'], ARRAY['u'])$$);
+SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY['c1'], ARRAY['g', 'h'])$$);
+SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', NULL, ARRAY['g'])$$);
+SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY[NULL], ARRAY['g'])$$);
+SELECT try($$SELECT signalr_bp.remove_from_groups('chat', 'Chat', ARRAY['c1'], ARRAY[repeat('g', 1025)])$$);
 
 -- isolation: another application's role can neither see nor touch 'chat'
 CREATE ROLE chat_owner NOLOGIN;

@@ -308,8 +308,15 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
     {
         string old = _stream;
         await RegisterAsync(ct);
-        if (_stream != old || await ScalarAsync<long>("SELECT signalr_bp.head($1)", ct, _stream) < NextOffset)
-            Interlocked.Exchange(ref _nextOffset, await ScalarAsync<long>("SELECT signalr_bp.head($1)", ct, _stream));
+        long head = await ScalarAsync<long>("SELECT signalr_bp.head($1)", ct, _stream);
+        if (_stream != old || head < NextOffset)
+            Interlocked.Exchange(ref _nextOffset, head);
+        // the stream may still hold joined/left notices from before the loss:
+        // let the consumer read them first, so the groups replayed are complete
+        // (bounded: the consumer itself may be the caller, after a reap)
+        var deadline = DateTime.UtcNow + _options.PollWait + TimeSpan.FromSeconds(1);
+        while (NextOffset < head && DateTime.UtcNow < deadline)
+            await Task.Delay(20, ct);
         foreach (var hub in _hubs.Values)
             await hub.ReRegisterAsync(ct);
         _logger.LogInformation("hub server {Server} registered again (registry epoch {Epoch})",

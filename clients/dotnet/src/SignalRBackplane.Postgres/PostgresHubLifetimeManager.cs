@@ -167,10 +167,21 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             await _backplane.ExecuteAsync("SELECT signalr_bp.connect_many($1, $2, $3, $4, $5)", ct,
                                           _backplane.Application, _backplane.ServerName, _hub,
                                           ids.ToArray(), users.ToArray());
+        var members = new List<string>();
+        var groupNames = new List<string>();
         foreach (var (connectionId, groups) in _localGroups)
             foreach (var group in groups.Keys)
-                await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", ct,
-                                              _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
+            {
+                members.Add(connectionId);
+                groupNames.Add(group);
+            }
+        for (int i = 0; i < members.Count; i += 1000)
+        {
+            int n = Math.Min(1000, members.Count - i);
+            await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_groups($1, $2, $3, $4, $5)", ct,
+                                          _backplane.Application, _hub, members.GetRange(i, n).ToArray(),
+                                          groupNames.GetRange(i, n).ToArray(), _backplane.ServerName);
+        }
     }
 
     // ---- client results ----
