@@ -175,6 +175,13 @@ LANGUAGE C STRICT VOLATILE;
 -- retention / 3 or larger than retention_size / 3: the oldest segment (whose
 -- newest chunk is at least `retention` old) is truncated and becomes current.
 -- Streams' low_offset moves past what was dropped, in the same transaction.
+-- Tells backends that remember stream views (segment order, low offsets)
+-- to read them again once this transaction commits.
+CREATE FUNCTION signalr_bp._view_changed()
+RETURNS void
+LANGUAGE C STRICT
+AS 'MODULE_PATHNAME', 'sbp_view_changed_sql';
+
 CREATE FUNCTION signalr_bp._rotate(p_durable boolean, p_force boolean)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -239,6 +246,7 @@ BEGIN
 		   opened_at = pg_catalog.now()
 	 WHERE durable OPERATOR(pg_catalog.=) p_durable
 	   AND slot OPERATOR(pg_catalog.=) v_old.slot;
+	PERFORM signalr_bp._view_changed();
 	RETURN true;
 END
 $$;

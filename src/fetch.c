@@ -152,14 +152,16 @@ static int64
 sbp_read_once(const SbpStream *s, SbpStreamState *state, int64 from, SbpSink *sink)
 {
 	SbpStreamView view;
+	uint64		mark;
 	int64		low;
 	int64		before = sink->count;
 
 	/* the horizon first, then the snapshot: all below it is decided and visible */
 	sink->horizon = state ? sbp_horizon(state) : PG_INT64_MAX;
 	sink->stop = false;
+	mark = sbp_view_mark();
 	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(s->id, s->name, &view);
+	sbp_stream_view(s->id, s->name, mark, &view);
 	low = view.low_offset;
 	if (from < low)
 		ereport(ERROR,

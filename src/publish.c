@@ -260,6 +260,7 @@ sbp_fast_new_epoch(SbpPending *p)
 	if (rc != SPI_OK_UPDATE_RETURNING || SPI_processed != 1)
 		elog(ERROR, "fast stream epoch update failed: %s", SPI_result_code_string(rc));
 	low = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	sbp_view_changed();
 	rc = SPI_execute_with_args("INSERT INTO signalr_bp.fast_alive (stream_id) VALUES ($1)"
 							   " ON CONFLICT DO NOTHING",
 							   1, argtypes, values, NULL, false, 0);
@@ -313,6 +314,7 @@ sbp_flush_one(SbpPending *p)
 {
 	LOCKTAG		tag;
 	SbpStreamView view;
+	uint64		mark;
 	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, true);
 	bool		new_epoch = false;
 	int			slot;
@@ -323,8 +325,9 @@ sbp_flush_one(SbpPending *p)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	/* the previous holder's chunks are visible to a new snapshot */
+	mark = sbp_view_mark();
 	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(p->stream_id, p->name, &view);
+	sbp_stream_view(p->stream_id, p->name, mark, &view);
 	if (!p->durable && !view.alive)
 	{
 		view.low_offset = sbp_fast_new_epoch(p);
@@ -453,11 +456,12 @@ sbp_post_abort(void)
 static void
 sbp_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_PRE_COMMIT)
+		sbp_pre_commit();
+	/* after the flush, which may start a fast stream's new epoch */
+	sbp_view_xact_event(event);
 	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
-			sbp_pre_commit();
-			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (sbp_pending != NIL)
 				ereport(ERROR,

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -25,6 +26,18 @@ typedef struct SbpShared
 {
 	LWLock	   *lock;
 	pg_atomic_uint32 worker_procno;	/* SBP_INVALID_PROCNO when no worker runs */
+
+	/*
+	 * Stream views (segment ring order, low offsets, fast-stream markers)
+	 * change only when a transaction rotates a segment, drops a stream or
+	 * starts a fast stream's new epoch.  Such a transaction raises
+	 * view_changing before its commit becomes visible, and moves view_gen
+	 * and lowers view_changing after; backends reuse a view read under an
+	 * older snapshot only while view_changing is 0 and view_gen has not
+	 * moved since before that snapshot (see sbp_stream_view).
+	 */
+	pg_atomic_uint64 view_gen;
+	pg_atomic_uint32 view_changing;
 } SbpShared;
 
 /* the leading fields of SbpStreamState */
@@ -64,12 +77,85 @@ sbp_shmem_startup(void)
 	{
 		sbp->lock = &(GetNamedLWLockTranche("signalr_bp"))->lock;
 		pg_atomic_init_u32(&sbp->worker_procno, SBP_INVALID_PROCNO);
+		pg_atomic_init_u64(&sbp->view_gen, 0);
+		pg_atomic_init_u32(&sbp->view_changing, 0);
 	}
 	ctl.keysize = sizeof(SbpKey);
 	ctl.entrysize = sizeof(SbpStreamState);
 	sbp_states = ShmemInitHash("signalr_bp streams", sbp_max_streams, sbp_max_streams,
 							   &ctl, HASH_ELEM | HASH_BLOBS);
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* This transaction changes stream views: set by rotation, drop, new epochs. */
+static bool sbp_view_dirty = false;
+static bool sbp_view_raised = false;
+
+void
+sbp_view_changed(void)
+{
+	sbp_view_dirty = true;
+}
+
+/*
+ * The view generation to remember with a view read under a snapshot taken
+ * after this call, or SBP_NO_VIEW_MARK when views must not be cached: not
+ * preloaded, or this transaction changed views itself (its snapshots see
+ * its own changes before anyone else's counters move).
+ */
+uint64
+sbp_view_mark(void)
+{
+	if (sbp == NULL || sbp_view_dirty)
+		return SBP_NO_VIEW_MARK;
+	return pg_atomic_read_u64(&sbp->view_gen);
+}
+
+/* May a view remembered with mark be used under the current snapshot? */
+bool
+sbp_view_still_valid(uint64 mark)
+{
+	if (sbp == NULL || sbp_view_dirty || mark == SBP_NO_VIEW_MARK)
+		return false;
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&sbp->view_changing) != 0)
+		return false;
+	return pg_atomic_read_u64(&sbp->view_gen) == mark;
+}
+
+/* Transaction events, from the module's transaction callback. */
+void
+sbp_view_xact_event(XactEvent event)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (sbp_view_dirty && sbp != NULL && !sbp_view_raised)
+			{
+				pg_atomic_fetch_add_u32(&sbp->view_changing, 1);
+				sbp_view_raised = true;
+			}
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (sbp_view_dirty)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that rotated segments or dropped streams of signalr_bp")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (sbp_view_dirty && sbp != NULL)
+				pg_atomic_fetch_add_u64(&sbp->view_gen, 1);
+			if (sbp_view_raised)
+				pg_atomic_fetch_sub_u32(&sbp->view_changing, 1);
+			sbp_view_dirty = false;
+			sbp_view_raised = false;
+			break;
+		default:
+			break;
+	}
 }
 
 /* The shared state of a stream of this database, or NULL (not preloaded, or full). */

@@ -84,7 +84,7 @@ typedef struct SbpStreamView
 extern const char *sbp_segment_table(bool durable, int slot);
 extern int	sbp_plan_slot(int base, bool durable, int slot);
 extern SPIPlanPtr sbp_plan(int which, const char *sql, int nargs, Oid *argtypes);
-extern void sbp_stream_view(int32 stream_id, const char *name, SbpStreamView *view);
+extern void sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *view);
 extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *view);
 typedef bool (*SbpChunkFn) (void *arg, int64 first, int64 last, bytea *data);
 extern void sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
@@ -127,6 +127,14 @@ typedef struct SbpStreamState
 	pg_atomic_uint32 notify_pending;
 	ConditionVariable cv;		/* broadcast when changes moves */
 } SbpStreamState;
+
+#include "access/xact.h"
+
+#define SBP_NO_VIEW_MARK PG_UINT64_MAX
+extern void sbp_view_changed(void);
+extern uint64 sbp_view_mark(void);
+extern bool sbp_view_still_valid(uint64 mark);
+extern void sbp_view_xact_event(XactEvent event);
 
 extern bool sbp_shmem_ready(void);
 extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, bool create);

@@ -286,6 +286,7 @@ sbp_drop_stream(PG_FUNCTION_ARGS)
 							   1, argtypes, values, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "stream delete failed: %s", SPI_result_code_string(rc));
+	sbp_view_changed();
 	rc = SPI_execute_with_args("DELETE FROM signalr_bp.fast_alive WHERE stream_id OPERATOR(pg_catalog.=) $1",
 							   1, argtypes, values, NULL, false, 0);
 	for (int d = 0; d < 2; d++)
@@ -325,7 +326,7 @@ sbp_head(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(s.id, s.name, &view);
+	sbp_stream_view(s.id, s.name, SBP_NO_VIEW_MARK, &view);
 	head = sbp_probe_head(s.id, s.durable, &view);
 	PopActiveSnapshot();
 	SPI_finish();
