@@ -171,10 +171,6 @@ LANGUAGE C STRICT VOLATILE;
 -- Retention (not a hot path: SQL)
 ---------------------------------------------------------------------------
 
--- Rotate one class's ring when its current segment is older than
--- retention / 3 or larger than retention_size / 3: the oldest segment (whose
--- newest chunk is at least `retention` old) is truncated and becomes current.
--- Streams' low_offset moves past what was dropped, in the same transaction.
 -- Tells backends that remember stream views (segment order, low offsets)
 -- to read them again once this transaction commits.
 CREATE FUNCTION signalr_bp._view_changed()
@@ -182,6 +178,10 @@ RETURNS void
 LANGUAGE C STRICT
 AS 'MODULE_PATHNAME', 'sbp_view_changed_sql';
 
+-- Rotate one class's ring when its current segment is older than
+-- retention / 3 or larger than retention_size / 3: the oldest segment (whose
+-- newest chunk is at least `retention` old) is truncated and becomes current.
+-- Streams' low_offset moves past what was dropped, in the same transaction.
 CREATE FUNCTION signalr_bp._rotate(p_durable boolean, p_force boolean)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -752,12 +752,8 @@ COMMENT ON FUNCTION signalr_bp.connect_many(text, text, text, text[], text[]) IS
 
 -- Groups -----------------------------------------------------------------
 
--- Tell the server holding a connection that another caller changed its
--- groups: the holder keeps its connections' groups to register them again
--- if the registry is lost (a crash or a failover), and learns of remote
--- changes only this way.  The holder's own changes need no message.
-CREATE FUNCTION signalr_bp._group_changed(p_app integer, p_holder text, p_kind integer,
-										  p_hub text, p_connection text, p_group text)
+-- Append an envelope to a server's stream, if the server is still registered.
+CREATE FUNCTION signalr_bp._publish_to_server(p_app integer, p_server text, p_envelope bytea)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -765,11 +761,70 @@ AS $$
 DECLARE
 	v_stream text;
 BEGIN
-	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_holder;
+	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_server;
 	IF FOUND THEN
-		PERFORM signalr_bp.publish(v_stream,
-			signalr_bp._envelope(p_kind, p_hub, ARRAY[p_connection, p_group], NULL));
+		PERFORM signalr_bp.publish(v_stream, p_envelope);
 	END IF;
+END
+$$;
+
+-- One membership change, shared by the single and batch forms.  The
+-- connection is looked up by primary key alone (with hub in the condition,
+-- stale statistics can make the planner scan a whole hub) and locked, so a
+-- concurrent disconnect cannot leave an orphan membership.  A server other
+-- than from_server (or SQL) changing a connection's groups tells its holder,
+-- which keeps its connections' groups to register them again if the
+-- registry is lost and learns of remote changes only this way.
+CREATE FUNCTION signalr_bp._join(p_app integer, p_hub text, p_connection text, p_group text,
+								 p_from text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_holder text;
+	v_hub text;
+BEGIN
+	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
+	 WHERE c.app_id = p_app AND c.connection_id = p_connection
+	   FOR KEY SHARE;
+	IF NOT FOUND OR v_hub <> p_hub THEN
+		RETURN false;
+	END IF;
+	INSERT INTO signalr_bp.group_member VALUES (p_app, p_hub, p_group, p_connection)
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	IF v_holder IS DISTINCT FROM p_from THEN
+		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
+			signalr_bp._envelope(7, p_hub, ARRAY[p_connection, p_group], NULL));
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION signalr_bp._leave(p_app integer, p_hub text, p_connection text, p_group text,
+								  p_from text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_holder text;
+BEGIN
+	DELETE FROM signalr_bp.group_member g
+	 WHERE g.app_id = p_app AND g.hub = p_hub AND g.group_name = p_group AND g.connection_id = p_connection;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	SELECT c.server INTO v_holder FROM signalr_bp.connection c
+	 WHERE c.app_id = p_app AND c.connection_id = p_connection;
+	IF FOUND AND v_holder IS DISTINCT FROM p_from THEN
+		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
+			signalr_bp._envelope(8, p_hub, ARRAY[p_connection, p_group], NULL));
+	END IF;
+	RETURN true;
 END
 $$;
 
@@ -781,28 +836,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
-	v_holder text;
-	v_hub text;
 BEGIN
 	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
-	-- lock the connection so a concurrent disconnect cannot leave an orphan
-	-- membership (by primary key alone: with hub in the condition, stale
-	-- statistics can make the planner scan a whole hub instead)
-	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
-	 WHERE c.app_id = v_app AND c.connection_id = add_to_group.connection_id
-	   FOR KEY SHARE;
-	IF NOT FOUND OR v_hub <> hub THEN
-		RETURN false;
-	END IF;
-	INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_name, connection_id)
-	ON CONFLICT DO NOTHING;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	IF v_holder IS DISTINCT FROM from_server THEN
-		PERFORM signalr_bp._group_changed(v_app, v_holder, 7, hub, connection_id, group_name);
-	END IF;
-	RETURN true;
+	RETURN signalr_bp._join(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.add_to_group(text, text, text, text, text) IS
@@ -814,22 +850,8 @@ RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	v_app integer := signalr_bp._app_id(app);
-	v_holder text;
 BEGIN
-	DELETE FROM signalr_bp.group_member g
-	 WHERE g.app_id = v_app AND g.hub = remove_from_group.hub
-	   AND g.group_name = remove_from_group.group_name AND g.connection_id = remove_from_group.connection_id;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	SELECT c.server INTO v_holder FROM signalr_bp.connection c
-	 WHERE c.app_id = v_app AND c.connection_id = remove_from_group.connection_id;
-	IF FOUND AND v_holder IS DISTINCT FROM from_server THEN
-		PERFORM signalr_bp._group_changed(v_app, v_holder, 8, hub, connection_id, group_name);
-	END IF;
-	RETURN true;
+	RETURN signalr_bp._leave(signalr_bp._app_id(app), hub, connection_id, group_name, from_server);
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
@@ -867,22 +889,13 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
-	v_holder text;
-	v_hub text;
 BEGIN
 	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
-	-- as add_to_group, pair by pair: primary-key lookups whatever the statistics
+	-- pair by pair: primary-key lookups whatever the statistics (a join could
+	-- pick a scan of the hub's connections)
 	FOR i IN 1..cardinality(connection_ids) LOOP
-		SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
-		 WHERE c.app_id = v_app AND c.connection_id = connection_ids[i]
-		   FOR KEY SHARE;
-		CONTINUE WHEN NOT FOUND OR v_hub <> hub;
-		INSERT INTO signalr_bp.group_member VALUES (v_app, hub, group_names[i], connection_ids[i])
-		ON CONFLICT DO NOTHING;
-		CONTINUE WHEN NOT FOUND;
-		v_count := v_count + 1;
-		IF v_holder IS DISTINCT FROM from_server THEN
-			PERFORM signalr_bp._group_changed(v_app, v_holder, 7, hub, connection_ids[i], group_names[i]);
+		IF signalr_bp._join(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
+			v_count := v_count + 1;
 		END IF;
 	END LOOP;
 	RETURN v_count;
@@ -900,21 +913,11 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
-	v_holder text;
 BEGIN
 	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
-	-- one primary-key delete per pair: a join could pick a scan of the group table
 	FOR i IN 1..cardinality(connection_ids) LOOP
-		DELETE FROM signalr_bp.group_member m
-		 WHERE m.app_id = v_app AND m.hub = remove_from_groups.hub
-		   AND m.group_name = group_names[i] AND m.connection_id = connection_ids[i];
-		IF FOUND THEN
+		IF signalr_bp._leave(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
 			v_count := v_count + 1;
-			SELECT c.server INTO v_holder FROM signalr_bp.connection c
-			 WHERE c.app_id = v_app AND c.connection_id = connection_ids[i];
-			IF FOUND AND v_holder IS DISTINCT FROM from_server THEN
-				PERFORM signalr_bp._group_changed(v_app, v_holder, 8, hub, connection_ids[i], group_names[i]);
-			END IF;
 		END IF;
 	END LOOP;
 	RETURN v_count;
@@ -1098,14 +1101,9 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	v_stream text;
 BEGIN
-	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_server;
-	IF FOUND THEN
-		PERFORM signalr_bp.publish(v_stream,
-			signalr_bp._envelope(5, '', ARRAY[p_invocation, p_error], NULL));
-	END IF;
+	PERFORM signalr_bp._publish_to_server(p_app, p_server,
+		signalr_bp._envelope(5, '', ARRAY[p_invocation, p_error], NULL));
 END
 $$;
 
@@ -1155,17 +1153,14 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_from text;
-	v_stream text;
 BEGIN
 	DELETE FROM signalr_bp.invocation i WHERE i.app_id = v_app AND i.invocation_id = complete_invocation.invocation_id
 	RETURNING i.from_server INTO v_from;
 	IF NOT FOUND THEN
 		RETURN false;
 	END IF;
-	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = v_app AND s.name = v_from;
-	IF FOUND THEN
-		PERFORM signalr_bp.publish(v_stream, signalr_bp._envelope(4, '', ARRAY[invocation_id], payload));
-	END IF;
+	PERFORM signalr_bp._publish_to_server(v_app, v_from,
+		signalr_bp._envelope(4, '', ARRAY[invocation_id], payload));
 	RETURN true;
 END
 $$;

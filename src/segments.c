@@ -151,7 +151,6 @@ void
 sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *view)
 {
 	Oid			catalog = sbp_stream_table();
-
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(stream_id)};
 	HeapTuple	tup;
