@@ -170,6 +170,8 @@ SELECT try($$SELECT signalr_bp.connect_many('chat', 'srv-1', 'Chat', ARRAY['a', 
 SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY['c1'], ARRAY['g', 'h'])$$);
 SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', NULL, ARRAY['g'])$$);
 SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY[NULL], ARRAY['g'])$$);
+SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY['c1', 'c5'], ARRAY['g', ''])$$);
+SELECT try($$SELECT signalr_bp.remove_from_groups('chat', 'Chat', ARRAY['c1'], NULL)$$);
 SELECT try($$SELECT signalr_bp.remove_from_groups('chat', 'Chat', ARRAY['c1'], ARRAY[repeat('g', 1025)])$$);
 
 -- isolation: another application's role can neither see nor touch 'chat'
