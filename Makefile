@@ -1,5 +1,7 @@
 # signalr_bp -- PGXS build
 EXTENSION = signalr_bp
+# the one place the version is set: the control file's default_version
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 MODULE_big = signalr_bp
 OBJS = \
 	src/signalr_bp.o \
@@ -14,7 +16,12 @@ OBJS = \
 	src/signalr.o \
 	src/audience.o
 
-DATA = $(wildcard signalr_bp--*.sql)
+# The current version's install script is assembled from one file per concern
+# (sql/install/, in name order); released scripts and upgrade scripts are kept
+# as shipped.
+INSTALL_SOURCES = $(sort $(wildcard sql/install/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 PG_CPPFLAGS = -I$(srcdir)/src
 # -Wextra minus unused-parameter: fmgr and callback signatures have arguments we do not use
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
@@ -32,3 +39,8 @@ include $(PGXS)
 
 # every object sees the shared structs: rebuild all when a header changes
 $(OBJS): src/signalr_bp.h src/compat.h
+
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SOURCES) $(EXTENSION).control
+	{ echo '/* $@: assembled by make from the files in sql/install; edit those */'; \
+	  echo; printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $(INSTALL_SOURCES); do echo; echo "-- $$f"; cat $$f; done; } > $@

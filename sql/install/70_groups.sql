@@ -1,0 +1,192 @@
+-- SignalR layer, group membership.
+
+CREATE UNLOGGED TABLE signalr_bp.group_member (
+	app_id        integer NOT NULL,
+	hub           text NOT NULL,
+	group_name    text NOT NULL,
+	connection_id text NOT NULL,
+	PRIMARY KEY (app_id, hub, group_name, connection_id)
+);
+CREATE INDEX group_member_connection ON signalr_bp.group_member (app_id, connection_id);
+
+-- Append an envelope to a server's stream, if the server is still registered.
+CREATE FUNCTION signalr_bp._publish_to_server(p_app integer, p_server text, p_envelope bytea)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_stream text;
+BEGIN
+	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_server;
+	IF FOUND THEN
+		PERFORM signalr_bp.publish(v_stream, p_envelope);
+	END IF;
+END
+$$;
+
+-- One membership change, shared by the single and batch forms.  The
+-- connection is looked up by primary key alone (with hub in the condition,
+-- stale statistics can make the planner scan a whole hub) and locked, so a
+-- concurrent disconnect cannot leave an orphan membership.  A server other
+-- than from_server (or SQL) changing a connection's groups tells its holder,
+-- which keeps its connections' groups to register them again if the
+-- registry is lost and learns of remote changes only this way.
+CREATE FUNCTION signalr_bp._join(p_app integer, p_hub text, p_connection text, p_group text,
+								 p_from text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_holder text;
+	v_hub text;
+BEGIN
+	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
+	 WHERE c.app_id = p_app AND c.connection_id = p_connection
+	   FOR KEY SHARE;
+	IF NOT FOUND OR v_hub <> p_hub THEN
+		RETURN false;
+	END IF;
+	INSERT INTO signalr_bp.group_member VALUES (p_app, p_hub, p_group, p_connection)
+	ON CONFLICT DO NOTHING;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	IF v_holder IS DISTINCT FROM p_from THEN
+		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
+			signalr_bp._envelope(7, p_hub, ARRAY[p_connection, p_group], NULL));
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION signalr_bp._leave(p_app integer, p_hub text, p_connection text, p_group text,
+								  p_from text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_holder text;
+BEGIN
+	DELETE FROM signalr_bp.group_member g
+	 WHERE g.app_id = p_app AND g.hub = p_hub AND g.group_name = p_group AND g.connection_id = p_connection;
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	SELECT c.server INTO v_holder FROM signalr_bp.connection c
+	 WHERE c.app_id = p_app AND c.connection_id = p_connection;
+	IF FOUND AND v_holder IS DISTINCT FROM p_from THEN
+		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
+			signalr_bp._envelope(8, p_hub, ARRAY[p_connection, p_group], NULL));
+	END IF;
+	RETURN true;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.add_to_group(app text, hub text, connection_id text, group_name text,
+										from_server text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
+	RETURN signalr_bp._join(v_app, hub, connection_id, group_name, from_server);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.add_to_group(text, text, text, text, text) IS
+'add a connection (held by any server) to a group; false if it was already a member or is not registered; the holding server is told unless it is from_server';
+
+CREATE FUNCTION signalr_bp.remove_from_group(app text, hub text, connection_id text, group_name text,
+											 from_server text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	RETURN signalr_bp._leave(signalr_bp._app_id(app), hub, connection_id, group_name, from_server);
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
+'remove a connection from a group; false if it was not a member; the holding server is told unless it is from_server';
+
+-- Batch forms: pairs connection_ids[i], group_names[i], one round trip (a
+-- server rebuilding a lost registry, or an application moving many
+-- connections at once).
+CREATE FUNCTION signalr_bp._check_pairs(p_connections text[], p_groups text[])
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF p_connections IS NULL OR p_groups IS NULL THEN
+		RAISE EXCEPTION 'connection_ids and group_names must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF cardinality(p_connections) <> cardinality(p_groups) THEN
+		RAISE EXCEPTION 'connection_ids and group_names must have the same length'
+			USING ERRCODE = 'array_subscript_error';
+	END IF;
+	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
+	IF array_position(p_connections, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+END
+$$;
+
+CREATE FUNCTION signalr_bp.add_to_groups(app text, hub text, connection_ids text[], group_names text[],
+										 from_server text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_count integer := 0;
+BEGIN
+	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	-- pair by pair: primary-key lookups whatever the statistics (a join could
+	-- pick a scan of the hub's connections)
+	FOR i IN 1..cardinality(connection_ids) LOOP
+		IF signalr_bp._join(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
+			v_count := v_count + 1;
+		END IF;
+	END LOOP;
+	RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.add_to_groups(text, text, text[], text[], text) IS
+'add connection_ids[i] to group_names[i] for every i in one call; returns how many memberships were new';
+
+CREATE FUNCTION signalr_bp.remove_from_groups(app text, hub text, connection_ids text[], group_names text[],
+											  from_server text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+	v_count integer := 0;
+BEGIN
+	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	FOR i IN 1..cardinality(connection_ids) LOOP
+		IF signalr_bp._leave(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
+			v_count := v_count + 1;
+		END IF;
+	END LOOP;
+	RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION signalr_bp.remove_from_groups(text, text, text[], text[], text) IS
+'remove connection_ids[i] from group_names[i] for every i in one call; returns how many memberships went';
+
+-- for hub servers
+GRANT EXECUTE ON FUNCTION
+	signalr_bp.add_to_group(text, text, text, text, text),
+	signalr_bp.remove_from_group(text, text, text, text, text),
+	signalr_bp.add_to_groups(text, text, text[], text[], text),
+	signalr_bp.remove_from_groups(text, text, text[], text[], text)
+TO signalr_bp_hub;
