@@ -116,15 +116,29 @@ sbp_put_string(StringInfo buf, text *t, const char *what)
 Datum
 sbp_envelope(PG_FUNCTION_ARGS)
 {
-	int32		kind = PG_GETARG_INT32(0);
-	text	   *hub = PG_GETARG_TEXT_PP(1);
-	ArrayType  *ids = PG_GETARG_ARRAYTYPE_P(2);
+	int32		kind;
+	text	   *hub;
+	ArrayType  *ids;
 	bytea	   *payload = PG_ARGISNULL(3) ? NULL : PG_GETARG_BYTEA_PP(3);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
 	StringInfoData buf;
 
+	/* callers pass their arguments through: a NULL hub or id list is theirs */
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("hub name must not be null")));
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("connection ids must not be null")));
+	if (PG_ARGISNULL(0))
+		elog(ERROR, "envelope kind must not be null");
+	kind = PG_GETARG_INT32(0);
+	hub = PG_GETARG_TEXT_PP(1);
+	ids = PG_GETARG_ARRAYTYPE_P(2);
 	if (kind < 1 || kind > 8)
 		elog(ERROR, "unknown envelope kind %d", kind);
 	deconstruct_array(ids, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
