@@ -6,10 +6,15 @@ namespace SignalRBackplane.Postgres;
 /// <summary>Who is online across every server of the application (inject IHubPresence&lt;THub&gt;).</summary>
 public interface IHubPresence<THub> where THub : Hub
 {
+    /// <summary>Connections to this hub on every server.</summary>
     Task<long> ConnectionCountAsync(CancellationToken ct = default);
+    /// <summary>Ids of the connections in a group, on every server.</summary>
     Task<IReadOnlyList<string>> GroupConnectionsAsync(string groupName, CancellationToken ct = default);
+    /// <summary>Ids of a user's connections, on every server.</summary>
     Task<IReadOnlyList<string>> UserConnectionsAsync(string userId, CancellationToken ct = default);
+    /// <summary>The groups a connection (on any server) belongs to.</summary>
     Task<IReadOnlyList<string>> ConnectionGroupsAsync(string connectionId, CancellationToken ct = default);
+    /// <summary>User ids with at least one connection to this hub.</summary>
     Task<IReadOnlyList<string>> OnlineUsersAsync(CancellationToken ct = default);
 }
 

@@ -39,6 +39,7 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
     private long _nextOffset;
     private bool _abandoned;
 
+    /// <summary>Created once by dependency injection (<c>AddPostgresBackplane</c>).</summary>
     public PostgresBackplane(IOptions<PostgresBackplaneOptions> options, ILogger<PostgresBackplane> logger)
     {
         _options = options.Value;
@@ -46,7 +47,10 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
         _pool = NpgsqlDataSource.Create(_options.ConnectionString);
     }
 
+    /// <summary>The signalr_bp application this server belongs to.</summary>
     public string Application => _options.ApplicationName;
+
+    /// <summary>This hub server's name in the registry.</summary>
     public string ServerName => _options.ServerName;
     internal PostgresBackplaneOptions Options => _options;
 
@@ -58,6 +62,7 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
 
     internal void Attach(string hub, IBackplaneHub manager) => _hubs[hub] = manager;
 
+    /// <summary>Registers this hub server and starts consuming, heartbeating and sending.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_consumer != null)
@@ -72,6 +77,7 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
         _registered.TrySetResult();
     }
 
+    /// <summary>Sends what is queued, stops, and deregisters (its connections leave presence at once).</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_stopping.IsCancellationRequested && !_abandoned)
@@ -107,6 +113,7 @@ public sealed class PostgresBackplane : IHostedService, IAsyncDisposable
                 await t.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    /// <summary>Stops (as <see cref="StopAsync"/>) and closes the connection pool.</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None);

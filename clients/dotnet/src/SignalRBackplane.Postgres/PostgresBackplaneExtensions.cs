@@ -6,6 +6,7 @@ using SignalRBackplane.Postgres;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
+/// <summary>Registration of the PostgreSQL backplane and its health check.</summary>
 public static class PostgresBackplaneExtensions
 {
     /// <summary>

@@ -32,6 +32,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     private readonly ConcurrentDictionary<string, string> _remoteInvocations = new();
     private readonly string _hub = typeof(THub).Name;
 
+    /// <summary>Created by SignalR for each hub type; attaches to the process's <see cref="PostgresBackplane"/>.</summary>
     public PostgresHubLifetimeManager(PostgresBackplane backplane, ILogger<PostgresHubLifetimeManager<THub>> logger,
                                       IHubProtocolResolver protocols, IOptions<HubOptions> globalHubOptions,
                                       IOptions<HubOptions<THub>> hubOptions)
@@ -47,6 +48,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     /// <summary>The hub's name in the registry (and in SQL sends): the hub class's name.</summary>
     public string HubName => _hub;
 
+    /// <inheritdoc />
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         await _backplane.Ready;
@@ -56,6 +58,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                                       connection.ConnectionId, connection.UserIdentifier);
     }
 
+    /// <inheritdoc />
     public override async Task OnDisconnectedAsync(HubConnectionContext connection)
     {
         _connections.Remove(connection);
@@ -80,38 +83,47 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         return _backplane.SendAsync(_hub, audience, Payload.Write(Serialize(message)));
     }
 
+    /// <inheritdoc />
     public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) =>
         Send("all", methodName, args);
 
+    /// <inheritdoc />
     public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds,
                                             CancellationToken cancellationToken = default) =>
         Send("all" + Except(excludedConnectionIds), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args,
                                              CancellationToken cancellationToken = default) =>
         Send("connections " + List(new[] { connectionId }), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args,
                                               CancellationToken cancellationToken = default) =>
         Send("connections " + List(connectionIds), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendGroupAsync(string groupName, string methodName, object?[] args,
                                         CancellationToken cancellationToken = default) =>
         Send("groups " + List(new[] { groupName }), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args,
                                          CancellationToken cancellationToken = default) =>
         Send("groups " + List(groupNames), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args,
                                               IReadOnlyList<string> excludedConnectionIds,
                                               CancellationToken cancellationToken = default) =>
         Send("groups " + List(new[] { groupName }) + Except(excludedConnectionIds), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendUserAsync(string userId, string methodName, object?[] args,
                                        CancellationToken cancellationToken = default) =>
         Send("users " + List(new[] { userId }), methodName, args);
 
+    /// <inheritdoc />
     public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args,
                                         CancellationToken cancellationToken = default) =>
         Send("users " + List(userIds), methodName, args);
@@ -134,6 +146,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
 
     // ---- groups: any server's connection, no acknowledgement round trip ----
 
+    /// <inheritdoc />
     public override async Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
@@ -144,6 +157,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                                       _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
+    /// <inheritdoc />
     public override async Task RemoveFromGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
@@ -217,6 +231,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         public override void FailRemote(string error) => Result.TrySetException(new HubException(error));
     }
 
+    /// <inheritdoc />
     public override async Task<T> InvokeConnectionAsync<T>(string connectionId, string methodName, object?[] args,
                                                            CancellationToken cancellationToken)
     {
@@ -280,6 +295,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
     }
 
+    /// <inheritdoc />
     public override async Task SetConnectionResultAsync(string connectionId, CompletionMessage result)
     {
         if (_invocations.TryGetValue(result.InvocationId!, out var pending))
@@ -307,6 +323,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
     }
 
+    /// <inheritdoc />
     public override bool TryGetReturnType(string invocationId, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out Type? type)
     {
         if (_invocations.TryGetValue(invocationId, out var pending))
@@ -424,6 +441,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
     }
 
+    /// <inheritdoc />
     public void Dispose()
     {
         foreach (var pending in _invocations.Values)
