@@ -17,11 +17,15 @@ rates=${SBP_BENCH_RATES:-25,50,100,150,200,300,400,600,800,1200,1600}
 connections=${SBP_BENCH_CONNECTIONS:-500}
 scripts/install-deps
 . scripts/pg-env.sh
+. scripts/dotnet-env.sh
 make -s >/dev/null && make -s install >/dev/null
 out=bench/results
 mkdir -p "$out"
 dir=$(mktemp -d); chmod 755 "$dir"
 bin=$dir/bin
+trap 'sbp_dotnet_unpack; rm -rf "$dir"' EXIT
+# the benchmark takes the adapter from its NuGet package, packed for this run
+sbp_dotnet_pack "$dir"
 dotnet build -c Release -o "$bin" bench/signalr/SignalRBench.csproj >"$dir/build.log" 2>&1 || {
 	cat "$dir/build.log"; exit 1; }
 
@@ -31,6 +35,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
 	sbp_pg_stop "$dir/pg"
+	sbp_dotnet_unpack
 	rm -rf "$dir"
 }
 trap cleanup EXIT

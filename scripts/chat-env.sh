@@ -1,12 +1,15 @@
-# scripts/chat-env.sh: sourced after scripts/pg-env.sh by scripts/chat and
-# scripts/e2e -- builds the chat sample, starts replicas of it and nginx in
-# front of them.  Everything lives under the directory given to sbp_chat_build.
+# scripts/chat-env.sh: sourced after scripts/pg-env.sh and scripts/dotnet-env.sh
+# by scripts/chat and scripts/e2e -- builds the chat sample, starts replicas of
+# it and nginx in front of them.  Everything lives under the directory given to
+# sbp_chat_build.
 
-# sbp_chat_build DIR: publish the sample into DIR/app, with the JavaScript client
+# sbp_chat_build DIR: publish the sample into DIR/app, with the JavaScript
+# client; the sample takes the adapter from the NuGet package packed into DIR/feed
 sbp_chat_build() {
 	SBP_CHAT_DIR=$1
 	mkdir -p "$SBP_CHAT_DIR"
 	(cd test/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || return 1
+	sbp_dotnet_pack "$SBP_CHAT_DIR" || return 1
 	dotnet publish examples/chat/Chat.csproj -c Release -o "$SBP_CHAT_DIR/app" >"$SBP_CHAT_DIR/build.log" 2>&1 || {
 		cat "$SBP_CHAT_DIR/build.log"; return 1; }
 	mkdir -p "$SBP_CHAT_DIR/app/wwwroot/lib"

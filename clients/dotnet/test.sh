@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # clients/dotnet/test.sh: build the extension and the .NET adapter, start a
-# throwaway PostgreSQL with the extension preloaded, run the adapter's tests
-# (real hub servers on Kestrel, real SignalR clients).  Ends with one line
-# "N passed, N failed".  SBP_TEST_FILTER=<dotnet test filter> runs a subset.
+# throwaway PostgreSQL with the extension preloaded, pack the adapter into a
+# local NuGet feed (the tests reference the package, not the project), check
+# the package, and run the adapter's tests (real hub servers on Kestrel, real
+# SignalR clients).  Ends with one line "N passed, N failed".
+# SBP_TEST_FILTER=<dotnet test filter> runs a subset.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 scripts/install-deps >/dev/null || exit 1
 command -v dotnet >/dev/null || { echo "the .NET SDK (dotnet) is required"; echo "0 passed, 1 failed"; exit 1; }
 . scripts/pg-env.sh
+. scripts/dotnet-env.sh
 make -s >/dev/null && make -s install >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'sbp_pg_stop "$work/pg"; rm -rf "$work"' EXIT
+trap 'sbp_pg_stop "$work/pg"; sbp_dotnet_unpack; rm -rf "$work"' EXIT
+sbp_dotnet_pack "$work" || { echo "0 passed, 1 failed"; exit 1; }
+# the package itself: metadata, README, XML docs, symbols (clients/dotnet/check-package.py)
+python3 clients/dotnet/check-package.py "$SBP_NUGET_FEED" "$SBP_NUGET_VERSION" | tee "$work/package.log"
+pkg_ok=$(grep -c '^ok ' "$work/package.log") pkg_bad=$(grep -c '^not ok ' "$work/package.log")
 sbp_pg_start "$work/pg" "max_connections = 200" "signalr_bp.maintenance_interval = 200" || exit 1
 export SBP_TEST_PG="Host=$work/pg;Port=$PGPORT;Username=postgres;Database=postgres"
 psql -X -q -d postgres -c "CREATE EXTENSION signalr_bp"
@@ -26,5 +33,6 @@ if [ -f "$trx" ]; then
 else
 	passed=0 failed=1
 fi
-echo "${passed:-0} passed, ${failed:-1} failed"
-[ "${failed:-1}" = 0 ]
+passed=$(( ${passed:-0} + pkg_ok )) failed=$(( ${failed:-1} + pkg_bad ))
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
