@@ -24,6 +24,18 @@ async function test(name, fn) {
 function assert(cond, msg) { if (!cond) throw new Error(msg); }
 const sql = (q) => execSync(`${env.PSQL} -X -q -At -c "${q.replace(/"/g, '\\"')}"`).toString().trim();
 
+// Presence once it satisfies ok: a client's stop() returns before its server
+// has run OnDisconnectedAsync, so earlier tests' connections may still be
+// counted for a moment.  Returns the last answer (the caller asserts on it).
+async function presenceWhen(client, ok, ms = 10000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const p = await client.conn.invoke("Presence", null);
+    if (ok(p) || Date.now() > deadline) return p;
+    await sleep(50);
+  }
+}
+
 // clients placed on both replicas through round robin
 async function spread(users) {
   const clients = [];
@@ -90,13 +102,14 @@ await test("client results across replicas, and an unknown connection", async ()
 
 await test("presence counts connections of both replicas", async () => {
   const cs = await spread(["p1", "p2", "p3"]);
-  const p = await cs[0].conn.invoke("Presence", null);
+  const users = ["p1", "p2", "p3"];
+  const p = await presenceWhen(cs[0], (p) => p.connections === 3 && users.every((u) => p.users.includes(u)));
   assert(p.connections === 3, `connections ${p.connections}`);
-  assert(["p1", "p2", "p3"].every((u) => p.users.includes(u)), `users ${p.users}`);
+  assert(users.every((u) => p.users.includes(u)), `users ${p.users}`);
   await cs[2].stop();
-  await sleep(300);
-  const q = await cs[0].conn.invoke("Presence", null);
+  const q = await presenceWhen(cs[0], (q) => q.connections === 2 && !q.users.includes("p3"));
   assert(q.connections === 2, `after a disconnect: ${q.connections}`);
+  assert(!q.users.includes("p3"), `p3 still online: ${q.users}`);
   await Promise.all(cs.slice(0, 2).map((c) => c.stop()));
 });
 
@@ -152,7 +165,9 @@ await test("kill -9 of a replica: its connections leave presence within the TTL,
   const y = await Client.connect(env.R2, "ky");
   y.conn.off("question");
   y.conn.on("question", () => new Promise(() => {}));   // never answers
-  const before = (await x.conn.invoke("Presence", null)).connections;
+  // only x and y: the earlier tests' disconnects have reached the registry
+  const before = (await presenceWhen(x, (p) => p.connections === 2)).connections;
+  assert(before === 2, `presence before the kill: ${before}`);
   const pending = x.conn.invoke("Ask", y.id, "are you there?").then(() => "answered", (e) => "failed: " + e.message);
   await sleep(300);
   const killedAt = Date.now();
@@ -162,7 +177,7 @@ await test("kill -9 of a replica: its connections leave presence within the TTL,
   assert(outcome.startsWith("failed"), `client result: ${outcome}`);
   const ttl = Number(env.TTL_MS);
   assert(failedAfter < ttl + 5000, `failed after ${failedAfter} ms (TTL ${ttl} ms)`);
-  const after = (await x.conn.invoke("Presence", null)).connections;
+  const after = (await presenceWhen(x, (p) => p.connections === before - 1)).connections;
   assert(after === before - 1, `presence ${before} -> ${after}`);
   await x.stop();
 });
