@@ -6,6 +6,7 @@ MODULE_big = signalr_bp
 OBJS = \
 	src/signalr_bp.o \
 	src/names.o \
+	src/applications.o \
 	src/streams.o \
 	src/segments.o \
 	src/publish.o \

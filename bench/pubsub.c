@@ -546,6 +546,8 @@ prepare_stream(void)
 	char		sql[300];
 	PGresult   *r;
 
+	PQclear(pg_exec(pg, "SELECT signalr_bp.create_application('bench')"
+					" WHERE NOT EXISTS (SELECT FROM signalr_bp.application WHERE name = 'bench')"));
 	snprintf(sql, sizeof(sql), "SELECT signalr_bp.create_stream('%s', %s, true)",
 			 stream_name, sys == SYS_DURABLE ? "true" : "false");
 	PQclear(pg_exec(pg, sql));
@@ -614,7 +616,7 @@ main(int argc, char **argv)
 	if (nproducers < 1 || nproducers > MAX_THREADS || nconsumers < 1 || nconsumers > MAX_THREADS ||
 		batch < 1 || msg_size < 64 || msg_size > 7900 || seconds <= 0 || warmup < 0 || rate < 0)
 		usage();
-	stream_name = sys == SYS_DURABLE ? "bench_durable" : "bench_fast";
+	stream_name = sys == SYS_DURABLE ? "bench/durable" : "bench/fast";
 	if (sys == SYS_DURABLE || sys == SYS_FAST)
 		prepare_stream();
 

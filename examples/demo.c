@@ -88,7 +88,7 @@ producer(void *arg)
 			continue;
 		}
 		snprintf(sql, sizeof(sql),
-				 "SELECT signalr_bp.publish(ARRAY['demo-a', 'demo-b'],"
+				 "SELECT signalr_bp.publish(ARRAY['demo/a', 'demo/b'],"
 				 " convert_to('message ' || i, 'UTF8'))"
 				 " FROM generate_series(%ld, %ld) i", seq, seq + 99);
 		exec_ok(c, "BEGIN");
@@ -160,7 +160,7 @@ consumer_longpoll(void *arg)
 
 	(void) arg;
 	while (!atomic_load(&producer_done) || next < atomic_load(&published))
-		atomic_fetch_add(&received[0], fetch_batch(c, "demo-a", &next, 200));
+		atomic_fetch_add(&received[0], fetch_batch(c, "demo/a", &next, 200));
 	PQfinish(c);
 	return NULL;
 }
@@ -175,12 +175,12 @@ consumer_listen(void *arg)
 	char		sql[128];
 
 	(void) arg;
-	r = PQexec(c, "SELECT signalr_bp.channel('demo-b')");
+	r = PQexec(c, "SELECT signalr_bp.channel('demo/b')");
 	snprintf(sql, sizeof(sql), "LISTEN %s", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	exec_ok(c, sql);
 	/* catch up first: anything committed before LISTEN took effect */
-	atomic_fetch_add(&received[1], fetch_batch(c, "demo-b", &next, 0));
+	atomic_fetch_add(&received[1], fetch_batch(c, "demo/b", &next, 0));
 	while (!atomic_load(&producer_done) || next < atomic_load(&published))
 	{
 		struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
@@ -199,7 +199,7 @@ consumer_listen(void *arg)
 			atomic_fetch_add(&wakeups, 1);
 		/* once the producer is done, drain without waiting for another wake-up */
 		if (got || atomic_load(&producer_done))
-			atomic_fetch_add(&received[1], fetch_batch(c, "demo-b", &next, 0));
+			atomic_fetch_add(&received[1], fetch_batch(c, "demo/b", &next, 0));
 	}
 	PQfinish(c);
 	return NULL;
@@ -223,12 +223,14 @@ main(int argc, char **argv)
 		rate = atoi(argv[3]);
 
 	c = connect_db();
-	exec_ok(c, "SELECT signalr_bp.drop_stream('demo-a', true), signalr_bp.drop_stream('demo-b', true)");
-	exec_ok(c, "SELECT signalr_bp.create_stream('demo-a', durable => true),"
-			" signalr_bp.create_stream('demo-b', durable => false)");
+	/* a fresh application "demo" (dropping one left by an earlier run) with two streams */
+	exec_ok(c, "SELECT signalr_bp.drop_application(name) FROM signalr_bp.application WHERE name = 'demo'");
+	exec_ok(c, "SELECT signalr_bp.create_application('demo')");
+	exec_ok(c, "SELECT signalr_bp.create_stream('demo/a', durable => true),"
+			" signalr_bp.create_stream('demo/b', durable => false)");
 
-	printf("producer: %d msg/s, each to stream demo-a (durable) and demo-b (fast)\n", rate);
-	printf("consumer A long-polls demo-a; consumer B LISTENs for demo-b's batched wake-ups\n\n");
+	printf("producer: %d msg/s, each to stream demo/a (durable) and demo/b (fast)\n", rate);
+	printf("consumer A long-polls demo/a; consumer B LISTENs for demo/b's batched wake-ups\n\n");
 	printf("%4s %12s %12s %12s %10s\n", "sec", "published", "A received", "B received", "B wakeups");
 	pthread_create(&t[0], NULL, consumer_longpoll, NULL);
 	pthread_create(&t[1], NULL, consumer_listen, NULL);
@@ -248,7 +250,7 @@ main(int argc, char **argv)
 		   atomic_load(&published), atomic_load(&received[0]), atomic_load(&received[1]),
 		   atomic_load(&wakeups));
 	r = PQexec(c, "SELECT name, durable, head, messages, commits, wakeups, fetches"
-			   " FROM signalr_bp.streams WHERE name LIKE 'demo-%' ORDER BY name");
+			   " FROM signalr_bp.streams WHERE name IN ('demo/a', 'demo/b') ORDER BY name");
 	printf("\nSELECT ... FROM signalr_bp.streams:\n%-8s %-8s %10s %10s %8s %8s %8s\n",
 		   "name", "durable", "head", "messages", "commits", "wakeups", "fetches");
 	for (int i = 0; i < PQntuples(r); i++)

@@ -108,7 +108,7 @@ SELECT signalr_bp.reap();
 SELECT received('chat', 'srv-1', 11);
 SELECT server FROM signalr_bp.servers('chat');
 SELECT signalr_bp.connection_count('chat'), signalr_bp.group_connections('chat', 'Chat', 'other');
-SELECT count(*) FROM signalr_bp.stream WHERE name = 'chat/srv-2';
+SELECT count(*) FROM signalr_bp.streams WHERE name = 'chat/srv-2';
 SELECT signalr_bp.heartbeat('chat', 'srv-2');
 SELECT signalr_bp.connect('chat', 'srv-2', 'Chat', 'c9');
 -- it comes back by registering again
@@ -190,5 +190,5 @@ SELECT signalr_bp.connection_count('chat');
 
 SELECT signalr_bp.drop_application('other');
 SELECT signalr_bp.drop_application('chat');
-SELECT count(*) FROM signalr_bp.stream WHERE name LIKE 'chat/%' OR name LIKE 'other/%';
+SELECT count(*) FROM signalr_bp.streams WHERE application IN ('chat', 'other');
 DROP ROLE chat_owner, other_app;

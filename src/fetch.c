@@ -223,7 +223,7 @@ sbp_consumer_malloc_tuning(void)
 static void
 sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 {
-	SbpStreamState *state = sbp_stream_state(s->catalog, s->id, true);
+	SbpStreamState *state = sbp_stream_state(s->catalog, s->id, s->token);
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) Max(wait_ms, 0) * 1000;
 	Oid			saved_user;
 	int			saved_sec;

@@ -49,6 +49,7 @@ typedef struct SbpPending
 	Oid			catalog;
 	bool		durable;
 	char	   *name;			/* for error messages */
+	char		token[SBP_TOKEN_CHARS + 1];	/* for the shared state's wake-up channel */
 	StringInfoData buf;			/* [uint32 length][payload] per message */
 	int			nmsgs;
 	int			cap;
@@ -83,6 +84,7 @@ sbp_pending_for(const SbpStream *s)
 	p->slot = -1;
 	p->durable = s->durable;
 	p->name = pstrdup(s->name);
+	memcpy(p->token, s->token, sizeof(p->token));
 	initStringInfo(&p->buf);
 	p->cap = 16;
 	p->ends = palloc(sizeof(int) * p->cap);
@@ -169,6 +171,7 @@ sbp_publish(PG_FUNCTION_ARGS)
 	sbp_check_payload(payload);
 	sbp_publish_checks();
 	sbp_lookup_stream(name, false, &s);
+	sbp_check_publishable(&s);
 	sbp_append(sbp_pending_for(&s), payload);
 	PG_RETURN_VOID();
 }
@@ -200,6 +203,7 @@ sbp_publish_multi(PG_FUNCTION_ARGS)
 		bool		dup = false;
 
 		sbp_lookup_stream(sbp_stream_name_arg(DatumGetTextPP(names[i])), false, &s);
+		sbp_check_publishable(&s);
 		p = sbp_pending_for(&s);
 		for (int j = 0; j < ntargets && !dup; j++)
 			dup = targets[j] == p;
@@ -230,6 +234,7 @@ sbp_publish_batch(PG_FUNCTION_ARGS)
 		sbp_check_payload(DatumGetByteaPP(payloads[i]));
 	sbp_publish_checks();
 	sbp_lookup_stream(name, false, &s);
+	sbp_check_publishable(&s);
 	p = sbp_pending_for(&s);
 	for (int i = 0; i < n; i++)
 		sbp_append(p, DatumGetByteaPP(payloads[i]));
@@ -315,7 +320,7 @@ sbp_flush_one(SbpPending *p)
 	LOCKTAG		tag;
 	SbpStreamView view;
 	uint64		mark;
-	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, true);
+	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, p->token);
 	bool		new_epoch = false;
 	int			slot;
 	int			start = 0;

@@ -158,9 +158,13 @@ sbp_view_xact_event(XactEvent event)
 	}
 }
 
-/* The shared state of a stream of this database, or NULL (not preloaded, or full). */
+/*
+ * The shared state of a stream of this database, or NULL (not preloaded, or
+ * full).  token: the stream's channel token, to create the entry if it is
+ * missing; NULL only finds it.
+ */
 SbpStreamState *
-sbp_stream_state(Oid catalog, int32 stream_id, bool create)
+sbp_stream_state(Oid catalog, int32 stream_id, const char *token)
 {
 	SbpKey		key;
 	SbpStreamState *st;
@@ -176,7 +180,7 @@ sbp_stream_state(Oid catalog, int32 stream_id, bool create)
 	LWLockAcquire(sbp->lock, LW_SHARED);
 	st = hash_search(sbp_states, &key, HASH_FIND, NULL);
 	LWLockRelease(sbp->lock);
-	if (st != NULL || !create)
+	if (st != NULL || token == NULL)
 		return st;
 
 	LWLockAcquire(sbp->lock, LW_EXCLUSIVE);
@@ -184,6 +188,7 @@ sbp_stream_state(Oid catalog, int32 stream_id, bool create)
 	if (st != NULL && !found)
 	{
 		pg_atomic_init_u64(&st->head, 0);
+		strlcpy(st->token, token, sizeof(st->token));
 		SpinLockInit(&st->mutex);
 		st->alloc_known = false;
 		st->alloc_next = 0;

@@ -1,7 +1,7 @@
 /*
  * signalr.c: C helpers of the SignalR layer (its tables and functions are in
- * the install script): who may use an application, and the envelope that
- * carries a routed message to a hub server's stream.
+ * the install script): the envelope that carries a routed message to a hub
+ * server's stream (who may use an application: applications.c).
  *
  * Envelope, version 1 (big-endian):
  *   uint8 version = 1, uint8 kind, uint16 hub length, hub bytes,
@@ -29,61 +29,7 @@
 
 #include "signalr_bp.h"
 
-PG_FUNCTION_INFO_V1(sbp_app_id);
 PG_FUNCTION_INFO_V1(sbp_envelope);
-
-/*
- * _app_id(app text) RETURNS integer
- *
- * The application's id, if the role that called into the extension (the
- * outer user: SECURITY DEFINER functions do not change it) is a member of
- * the application's owning role.
- */
-Datum
-sbp_app_id(PG_FUNCTION_ARGS)
-{
-	text	   *name = PG_GETARG_TEXT_PP(0);
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1] = {PointerGetDatum(name)};
-	Oid			saved_user;
-	int			saved_sec;
-	bool		found;
-	int32		id = 0;
-	Oid			owner = InvalidOid;
-
-	if (VARSIZE_ANY_EXHDR(name) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("application name must not be empty")));
-	sbp_enter_owner(&saved_user, &saved_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT id, owner FROM signalr_bp.application"
-							  " WHERE name OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "application lookup failed");
-	found = SPI_processed == 1;
-	if (found)
-	{
-		bool		isnull;
-
-		id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	SPI_finish();
-	sbp_leave_owner(saved_user, saved_sec);
-
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("application \"%s\" does not exist", text_to_cstring(name))));
-	if (!has_privs_of_role(GetOuterUserId(), owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for application \"%s\"", text_to_cstring(name)),
-				 errdetail("Only members of the application's owning role may use it.")));
-	PG_RETURN_INT32(id);
-}
 
 static void
 sbp_put16(StringInfo buf, uint16 v)

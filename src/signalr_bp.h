@@ -1,8 +1,9 @@
 /*
  * signalr_bp.h: declarations shared by the extension's source files.
  *
- * Layout: signalr_bp.c (load, GUCs), names.c (name rules), streams.c (stream
- * catalog, per-backend cache, permissions), segments.c (catalog and segment
+ * Layout: signalr_bp.c (load, GUCs), names.c (name rules), applications.c
+ * (application lookup, per-backend cache), streams.c (stream catalog,
+ * per-backend cache, permissions), segments.c (catalog and segment
  * probes shared by writers and readers), publish.c (transaction buffer and
  * commit-time append), fetch.c (reads and long-poll), shmem.c (shared wake-up
  * state and counters), worker.c (batched NOTIFY and retention), stats.c.
@@ -38,24 +39,60 @@ extern char *sbp_database;
 #define ERRCODE_SBP_MESSAGES_LOST	MAKE_SQLSTATE('S','B','0','0','1')
 #define ERRCODE_SBP_OFFSET_AHEAD	MAKE_SQLSTATE('S','B','0','0','2')
 
-/* names.c */
+/* names.c: every name is checked by sbp_check_name() */
+#define SBP_MAX_APP_NAME_BYTES 63
+#define SBP_MAX_LOCAL_NAME_BYTES 192
+/* a whole stream name, "<application>/<local>" */
+#define SBP_MAX_NAME_BYTES (SBP_MAX_APP_NAME_BYTES + 1 + SBP_MAX_LOCAL_NAME_BYTES)
+#define SBP_NAME_NO_SLASH 0x01
+
+typedef struct SbpStreamName
+{
+	char		full[SBP_MAX_NAME_BYTES + 1];
+	char		app[SBP_MAX_APP_NAME_BYTES + 1];
+	char		local[SBP_MAX_LOCAL_NAME_BYTES + 1];
+} SbpStreamName;
+
+extern void sbp_check_name(const char *s, int len, const char *what, int max_bytes, int flags);
+extern char *sbp_application_name_arg(text *name);
+extern void sbp_stream_name_parse(text *name, SbpStreamName *out);
+extern bool sbp_stream_name_reserved(const SbpStreamName *name);
+extern void sbp_refuse_reserved(const SbpStreamName *name);
 extern char *sbp_stream_name_arg(text *name);
 extern void sbp_require_primary(void);
 
+/* applications.c */
+typedef struct SbpApplication
+{
+	char		name[SBP_MAX_APP_NAME_BYTES + 1];	/* cache key */
+	int32		id;
+	Oid			owner;
+	int32		max_streams;
+} SbpApplication;
+
+extern bool sbp_lookup_application(const char *name, Oid user, bool missing_ok,
+								   SbpApplication *out);
+extern void sbp_no_such_application(const char *name) pg_attribute_noreturn();
+extern void sbp_applications_reset(void);
+
 /* streams.c */
-/* Longest stream name, in bytes: room for "{machine}_{guid}" server ids. */
-#define SBP_MAX_NAME_BYTES 200
+/* channel token: 16 random bytes in hex, stored with the stream */
+#define SBP_TOKEN_CHARS 32
 
 typedef struct SbpStream
 {
 	char		name[SBP_MAX_NAME_BYTES + 1];	/* cache key */
 	int32		id;
+	int32		app_id;
 	bool		durable;
-	Oid			owner;
+	bool		reserved;		/* local name starts with "$" */
+	Oid			owner;			/* its application's owner */
 	Oid			catalog;		/* signalr_bp.stream's OID: ids restart after re-creation */
+	char		token[SBP_TOKEN_CHARS + 1];	/* wake-up channel: signalr_bp_<token> */
 } SbpStream;
 
 extern bool sbp_lookup_stream(const char *name, bool missing_ok, SbpStream *out);
+extern void sbp_check_publishable(const SbpStream *s);
 extern Oid	sbp_schema_owner(void);
 extern Oid	sbp_stream_table(void);
 extern void sbp_enter_owner(Oid *saved_user, int *saved_sec);
@@ -100,6 +137,7 @@ typedef struct SbpStreamState
 	Oid			dbid;			/* hash key: database, */
 	Oid			catalog;		/* its signalr_bp.stream table, */
 	int32		stream_id;		/* and the stream */
+	char		token[SBP_TOKEN_CHARS + 1];	/* set once at creation: wake-up channel */
 	pg_atomic_uint64 head;		/* highest end offset committed since start */
 
 	/*
@@ -137,7 +175,7 @@ extern bool sbp_view_still_valid(uint64 mark);
 extern void sbp_view_xact_event(XactEvent event);
 
 extern bool sbp_shmem_ready(void);
-extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, bool create);
+extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, const char *token);
 extern bool sbp_alloc_known(SbpStreamState *st);
 extern int	sbp_alloc(SbpStreamState *st, int64 floor, bool reset, int64 n, int64 *first);
 extern void sbp_alloc_release(SbpStreamState *st, int slot, int64 first, int64 n,

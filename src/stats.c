@@ -1,5 +1,8 @@
 /*
  * stats.c: the counters behind the signalr_bp.streams view.
+ *
+ * They live in the streams' shared state (shmem.c): atomics, read without
+ * locks.  A caller sees the counters of the streams it may use only.
  */
 #include "postgres.h"
 
@@ -7,69 +10,47 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/timestamp.h"
-#include "utils/tuplestore.h"
 
 #include "signalr_bp.h"
 
 PG_FUNCTION_INFO_V1(sbp_stream_stats);
 
-typedef struct SbpStatsOut
-{
-	Tuplestorestate *tupstore;
-	TupleDesc	tupdesc;
-} SbpStatsOut;
-
-static void
-sbp_stats_row(SbpStreamState *st, void *arg)
-{
-	SbpStatsOut *out = (SbpStatsOut *) arg;
-	Datum		values[10];
-	bool		nulls[10] = {0};
-	uint64		last = pg_atomic_read_u64(&st->last_fetch_offset);
-
-	values[0] = Int32GetDatum(st->stream_id);
-	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&st->head));
-	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&st->messages));
-	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&st->bytes));
-	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&st->commits));
-	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&st->wakeups));
-	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&st->fetches));
-	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&st->replays));
-	if (last == PG_UINT64_MAX)
-		nulls[8] = nulls[9] = true;
-	else
-	{
-		values[8] = Int64GetDatum((int64) last);
-		values[9] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->last_fetch_at));
-	}
-	tuplestore_putvalues(out->tupstore, out->tupdesc, values, nulls);
-}
-
-/* _stream_stats() RETURNS SETOF record: shared counters of this database's streams */
+/*
+ * _stream_stats(stream text) RETURNS record: the stream's counters since
+ * server start, or NULL when it has no shared state (not preloaded, or no
+ * commit or fetch since start).
+ */
 Datum
 sbp_stream_stats(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	SbpStatsOut out;
+	char	   *name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
+	SbpStream	s;
+	SbpStreamState *st;
 	TupleDesc	tupdesc;
-	MemoryContext old;
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	uint64		last;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
+	sbp_lookup_stream(name, false, &s);
+	st = sbp_stream_state(s.catalog, s.id, NULL);
+	if (st == NULL)
+		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	out.tupdesc = CreateTupleDescCopy(tupdesc);
-	out.tupstore = tuplestore_begin_heap(true, false, work_mem);
-	MemoryContextSwitchTo(old);
 
-	sbp_foreach_state(MyDatabaseId, sbp_stream_table(), sbp_stats_row, &out);
-
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = out.tupstore;
-	rsinfo->setDesc = out.tupdesc;
-	return (Datum) 0;
+	last = pg_atomic_read_u64(&st->last_fetch_offset);
+	values[0] = Int64GetDatum((int64) pg_atomic_read_u64(&st->messages));
+	values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&st->bytes));
+	values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&st->commits));
+	values[3] = Int64GetDatum((int64) pg_atomic_read_u64(&st->wakeups));
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&st->fetches));
+	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&st->replays));
+	if (last == PG_UINT64_MAX)
+		nulls[6] = nulls[7] = true;
+	else
+	{
+		values[6] = Int64GetDatum((int64) last);
+		values[7] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->last_fetch_at));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

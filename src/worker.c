@@ -53,7 +53,7 @@ typedef struct SbpWakeList
 {
 	int			n;
 	int			cap;
-	int32	   *ids;
+	char	  (*tokens)[SBP_TOKEN_CHARS + 1];
 	uint64	   *heads;
 } SbpWakeList;
 
@@ -68,10 +68,10 @@ sbp_collect_pending(SbpStreamState *st, void *arg)
 	if (w->n == w->cap)
 	{
 		w->cap = Max(16, w->cap * 2);
-		w->ids = w->ids ? repalloc(w->ids, sizeof(int32) * w->cap) : palloc(sizeof(int32) * w->cap);
+		w->tokens = w->tokens ? repalloc(w->tokens, sizeof(*w->tokens) * w->cap) : palloc(sizeof(*w->tokens) * w->cap);
 		w->heads = w->heads ? repalloc(w->heads, sizeof(uint64) * w->cap) : palloc(sizeof(uint64) * w->cap);
 	}
-	w->ids[w->n] = st->stream_id;
+	memcpy(w->tokens[w->n], st->token, sizeof(st->token));
 	w->heads[w->n] = pg_atomic_read_u64(&st->head);
 	w->n++;
 	pg_atomic_fetch_add_u64(&st->wakeups, 1);
@@ -90,10 +90,10 @@ sbp_send_wakeups(MemoryContext cxt)
 		StartTransactionCommand();
 		for (int i = 0; i < w.n; i++)
 		{
-			char		channel[32];
+			char		channel[NAMEDATALEN];
 			char		payload[32];
 
-			snprintf(channel, sizeof(channel), "signalr_bp_%d", w.ids[i]);
+			snprintf(channel, sizeof(channel), "signalr_bp_%s", w.tokens[i]);
 			snprintf(payload, sizeof(payload), UINT64_FORMAT, w.heads[i]);
 			Async_Notify(channel, payload);
 		}

@@ -13,8 +13,8 @@ shared_preload_libraries = 'signalr_bp'
 signalr_bp.notify_interval = 20ms
 });
 $node->start;
-$node->safe_psql('postgres', "CREATE EXTENSION signalr_bp; SELECT signalr_bp.create_stream('w')");
-my $channel = $node->safe_psql('postgres', "SELECT signalr_bp.channel('w')");
+$node->safe_psql('postgres', "CREATE EXTENSION signalr_bp; SELECT signalr_bp.create_application('app'); SELECT signalr_bp.create_stream('app/w')");
+my $channel = $node->safe_psql('postgres', "SELECT signalr_bp.channel('app/w')");
 
 my $listener = $node->background_psql('postgres');
 $listener->query_safe("LISTEN $channel");
@@ -23,7 +23,7 @@ $listener->query_safe("LISTEN $channel");
 $node->safe_psql('postgres', q{
 	DO $$ BEGIN
 		FOR i IN 1..200 LOOP
-			PERFORM signalr_bp.publish('w', '\x00');
+			PERFORM signalr_bp.publish('app/w', '\x00');
 			COMMIT;
 		END LOOP;
 	END $$});
@@ -38,7 +38,7 @@ is($notes[-1], '200', 'the last notification carries the head');
 $listener->quit;
 
 my ($wakeups, $commits) = split /\|/, $node->safe_psql('postgres',
-	"SELECT wakeups, commits FROM signalr_bp.streams WHERE name = 'w'");
+	"SELECT wakeups, commits FROM signalr_bp.streams WHERE name = 'app/w'");
 ok($wakeups > 0 && $wakeups < $commits, "streams view: $wakeups wake-ups for $commits commits");
 
 $node->stop;

@@ -15,8 +15,9 @@ $node->append_conf('postgresql.conf', "shared_preload_libraries = 'signalr_bp'")
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION signalr_bp;
-	SELECT signalr_bp.create_stream('h');
-	SELECT signalr_bp.publish('h', 'before');
+	SELECT signalr_bp.create_application('app');
+	SELECT signalr_bp.create_stream('app/h');
+	SELECT signalr_bp.publish('app/h', 'before');
 });
 
 # commits now wait for a standby that never comes
@@ -26,7 +27,7 @@ $node->reload;
 my $stuck = $node->background_psql('postgres', on_error_stop => 0);
 $stuck->query_until(qr/waiting/, q{
 	\echo waiting
-	SELECT signalr_bp.publish('h', 'stuck');
+	SELECT signalr_bp.publish('app/h', 'stuck');
 });
 # wait until its commit is parked in the synchronous-replication wait
 $node->poll_query_until('postgres',
@@ -36,14 +37,14 @@ $node->poll_query_until('postgres',
 # a later transaction commits without waiting
 $node->safe_psql('postgres', q{
 	SET synchronous_commit = local;
-	SELECT signalr_bp.publish('h', 'later');
+	SELECT signalr_bp.publish('app/h', 'later');
 });
-is($node->safe_psql('postgres', "SELECT signalr_bp.head('h')"), '3',
+is($node->safe_psql('postgres', "SELECT signalr_bp.head('app/h')"), '3',
 	'the later transaction is committed and visible (head 3)');
 is($node->safe_psql('postgres',
-		"SELECT string_agg(convert_from(payload, 'UTF8'), ',' ORDER BY msg_offset) FROM signalr_bp.fetch('h', 0)"),
+		"SELECT string_agg(convert_from(payload, 'UTF8'), ',' ORDER BY msg_offset) FROM signalr_bp.fetch('app/h', 0)"),
 	'before', 'offset 2 is held back while offset 1 is still committing');
-is($node->safe_psql('postgres', "SELECT count(*) FROM signalr_bp.fetch('h', 1, 10, 200)"),
+is($node->safe_psql('postgres', "SELECT count(*) FROM signalr_bp.fetch('app/h', 1, 10, 200)"),
 	'0', 'a long poll from offset 1 waits instead of skipping to 2');
 
 # release the stuck commit: cancelling the wait leaves it committed locally
@@ -54,7 +55,7 @@ $node->reload;
 $stuck->quit;
 
 is($node->safe_psql('postgres',
-		"SELECT string_agg(msg_offset || ':' || convert_from(payload, 'UTF8'), ',' ORDER BY msg_offset) FROM signalr_bp.fetch('h', 0, 10, 2000)"),
+		"SELECT string_agg(msg_offset || ':' || convert_from(payload, 'UTF8'), ',' ORDER BY msg_offset) FROM signalr_bp.fetch('app/h', 0, 10, 2000)"),
 	'0:before,1:stuck,2:later', 'once it commits, all are delivered in offset order');
 
 $node->stop;

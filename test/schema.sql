@@ -1,10 +1,21 @@
 -- pgTAP: the installed schema, its privileges, and security properties.
 BEGIN;
-SELECT plan(22);
+SELECT plan(31);
 
 SELECT has_schema('signalr_bp');
 SELECT has_role('signalr_bp_hub');
 SELECT has_table('signalr_bp', 'stream', 'stream catalog');
+SELECT has_table('signalr_bp', 'application', 'application catalog');
+SELECT fk_ok('signalr_bp', 'stream', 'app_id', 'signalr_bp', 'application', 'id');
+SELECT hasnt_column('signalr_bp', 'stream', 'owner', 'a stream''s owner is its application''s');
+SELECT col_type_is('signalr_bp', 'application', 'owner', 'regrole', 'owners are stored as regrole (dumped by name)');
+-- pg_dump keeps applications, streams and their id counters; not the messages
+SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'signalr_bp'$$,
+			  ARRAY['signalr_bp.application', 'signalr_bp.application_id_seq',
+					'signalr_bp.stream', 'signalr_bp.stream_id_seq'],
+			  'configuration dumped by pg_dump');
+SELECT triggers_are('signalr_bp', 'stream', ARRAY['stream_changed'], 'stream changes empty every cache');
+SELECT triggers_are('signalr_bp', 'application', ARRAY['application_changed'], 'application changes empty every cache');
 SELECT has_table('signalr_bp', 'segment', 'segment ring');
 SELECT has_view('signalr_bp', 'streams', 'monitoring view');
 SELECT is((SELECT count(*)::int FROM pg_class WHERE relnamespace = 'signalr_bp'::regnamespace
@@ -26,6 +37,9 @@ SELECT ok(has_function_privilege('signalr_bp_hub', 'signalr_bp.fetch_packed(text
 SELECT ok(NOT has_function_privilege('signalr_bp_hub', 'signalr_bp.maintain(boolean)', 'EXECUTE'), 'hub role cannot run retention');
 SELECT ok(NOT has_table_privilege('signalr_bp_hub', 'signalr_bp.seg_d0', 'SELECT'), 'hub role cannot read segments');
 SELECT ok(NOT has_table_privilege('signalr_bp_hub', 'signalr_bp.stream', 'UPDATE'), 'hub role cannot edit streams');
+SELECT ok(has_table_privilege('signalr_bp_hub', 'signalr_bp.streams', 'SELECT'), 'hub role reads the streams view (its own rows)');
+SELECT ok((SELECT 'security_barrier=true' = ANY (reloptions) FROM pg_class WHERE oid = 'signalr_bp.streams'::regclass),
+		  'the streams view is a security barrier');
 -- SECURITY DEFINER only with a pinned search_path; no C function is a definer
 SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'signalr_bp'::regnamespace AND prosecdef
 			AND NOT coalesce(proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)), 0,

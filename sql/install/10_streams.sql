@@ -1,18 +1,25 @@
 -- Streams: the catalog, the segment ring that stores their messages, and
 -- the engine's C functions (src/streams.c, publish.c, fetch.c).
 
--- A stream is one destination's ordered message log.
+-- A stream is one destination's ordered message log, named
+-- "<application>/<local_name>" and owned by its application's owner.  Local
+-- names starting with "$" are the extension's (<application>/$signalr).
+-- Rows are written only by the C functions (src/streams.c).
 CREATE TABLE signalr_bp.stream (
 	id          integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-	name        text NOT NULL UNIQUE,
+	app_id      integer NOT NULL REFERENCES signalr_bp.application,
+	local_name  text NOT NULL,
 	durable     boolean NOT NULL,
-	owner       oid NOT NULL,
+	-- the wake-up channel is signalr_bp_<token>: unguessable, so only those
+	-- who may call channel() know what to LISTEN to
+	token       text NOT NULL CHECK (token ~ '^[0-9a-f]{32}$'),
 	-- every offset below low_offset has been removed by retention (or lost in
 	-- a crash, for fast streams); everything from it up to the head is kept
 	low_offset  bigint NOT NULL DEFAULT 0,
 	-- fast streams only: bumped after a crash emptied their unlogged segments
 	epoch       integer NOT NULL DEFAULT 0,
-	created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+	created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+	UNIQUE (app_id, local_name)
 );
 
 -- Ring of segments per durability class; the one with the highest generation
@@ -70,8 +77,15 @@ CREATE UNLOGGED TABLE signalr_bp.fast_alive (
 	stream_id integer PRIMARY KEY
 );
 
--- Stream definitions survive pg_dump; message chunks do not.
+-- Stream definitions (and their id counter) survive pg_dump; message chunks
+-- do not: a restored stream starts empty, at offset 0.
 SELECT pg_catalog.pg_extension_config_dump('signalr_bp.stream', '');
+SELECT pg_catalog.pg_extension_config_dump('signalr_bp.stream_id_seq', '');
+
+-- every session forgets cached streams when this table changes
+CREATE TRIGGER stream_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON signalr_bp.stream
+	FOR EACH STATEMENT EXECUTE FUNCTION signalr_bp._catalog_changed();
 
 ---------------------------------------------------------------------------
 -- C functions
@@ -83,7 +97,15 @@ RETURNS integer
 AS 'MODULE_PATHNAME', 'sbp_create_stream'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION signalr_bp.create_stream(text, boolean, boolean) IS
-'create a stream (a destination); durable streams are WAL-logged, fast ones unlogged';
+'create stream <application>/<name> (a destination); durable streams are WAL-logged, fast ones unlogged';
+
+-- create_application's way to <application>/$signalr
+CREATE FUNCTION signalr_bp._create_stream(app_id integer, local_name text, durable boolean)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'sbp_create_stream_internal'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION signalr_bp._create_stream(integer, text, boolean) IS
+'create a stream of an application, reserved names allowed, without a permission check (for the extension''s own functions)';
 
 CREATE FUNCTION signalr_bp.drop_stream(name text, if_exists boolean DEFAULT false)
 RETURNS boolean
@@ -91,6 +113,14 @@ AS 'MODULE_PATHNAME', 'sbp_drop_stream'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION signalr_bp.drop_stream(text, boolean) IS
 'drop a stream and every message it holds';
+
+-- drop_application's way to every stream of the application
+CREATE FUNCTION signalr_bp._drop_streams(app_id integer)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'sbp_drop_app_streams'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION signalr_bp._drop_streams(integer) IS
+'drop every stream of an application with its messages; returns how many';
 
 CREATE FUNCTION signalr_bp.publish(stream text, payload bytea)
 RETURNS void
@@ -146,15 +176,17 @@ RETURNS text
 AS 'MODULE_PATHNAME', 'sbp_channel'
 LANGUAGE C STRICT STABLE;
 COMMENT ON FUNCTION signalr_bp.channel(text) IS
-'the LISTEN channel on which the background worker announces new messages of the stream';
+'the LISTEN channel on which the background worker announces new messages of the stream (unguessable)';
 
-CREATE FUNCTION signalr_bp._stream_stats(
-	OUT stream_id integer, OUT head bigint, OUT messages bigint, OUT bytes bigint,
-	OUT commits bigint, OUT wakeups bigint, OUT fetches bigint, OUT replays bigint,
+CREATE FUNCTION signalr_bp._stream_stats(stream text,
+	OUT messages bigint, OUT bytes bigint, OUT commits bigint, OUT wakeups bigint,
+	OUT fetches bigint, OUT replays bigint,
 	OUT last_fetch_offset bigint, OUT last_fetch_at timestamptz)
-RETURNS SETOF record
+RETURNS record
 AS 'MODULE_PATHNAME', 'sbp_stream_stats'
 LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION signalr_bp._stream_stats(text) IS
+'counters of a stream the caller may use, since server start (NULL without shared state)';
 
 -- for hub servers
 GRANT EXECUTE ON FUNCTION
@@ -166,5 +198,6 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.fetch(text, bigint, integer, integer),
 	signalr_bp.fetch_packed(text, bigint, integer, integer),
 	signalr_bp.head(text),
-	signalr_bp.channel(text)
+	signalr_bp.channel(text),
+	signalr_bp._stream_stats(text)
 TO signalr_bp_hub;

@@ -61,15 +61,13 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_durable boolean;
-	v_owner oid;
 BEGIN
 	PERFORM signalr_bp._check_name(server, 'server name', 150);
-	SELECT a.durable, a.owner INTO v_durable, v_owner FROM signalr_bp.application a WHERE a.id = v_app;
+	SELECT a.durable INTO v_durable FROM signalr_bp.application a WHERE a.id = v_app;
 	stream := app || '/' || server;
 	INSERT INTO signalr_bp.server (app_id, name, stream) VALUES (v_app, server, stream)
 	ON CONFLICT (app_id, name) DO UPDATE SET heartbeat_at = pg_catalog.now();
 	PERFORM signalr_bp.create_stream(stream, v_durable, true);
-	UPDATE signalr_bp.stream t SET owner = v_owner WHERE t.name = register_server.stream AND t.owner <> v_owner;
 	registry_epoch := signalr_bp._registry_epoch(v_app);
 END
 $$;
