@@ -15,6 +15,7 @@ OBJS = \
 	src/worker.o \
 	src/stats.o \
 	src/signalr.o \
+	src/sends.o \
 	src/audience.o
 
 # The current version's install script is assembled from one file per concern

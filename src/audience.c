@@ -63,11 +63,6 @@ typedef enum SbpAudienceKind
 
 static const char *const kind_names[] = {NULL, "all", "connections", "groups", "users"};
 
-/* limits of the names each kind holds, as the registry's name rules */
-#define SBP_CONNECTION_ID_MAX	256
-#define SBP_GROUP_NAME_MAX		1024
-#define SBP_USER_ID_MAX			1024
-
 typedef struct SbpAudience
 {
 	int32		vl_len_;
@@ -77,12 +72,6 @@ typedef struct SbpAudience
 	int32		nexcluded;
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } SbpAudience;
-
-typedef struct SbpName
-{
-	const char *s;
-	int			len;
-} SbpName;
 
 typedef struct SbpNames
 {
@@ -126,29 +115,11 @@ what_of(SbpAudienceKind kind, bool excluded)
 	return kind == SBP_AUD_GROUPS ? "group name" : "user id";
 }
 
-/* The registry's name rules: non-empty, bounded, valid encoding, no control characters. */
+/* The registry's name rules (names.c), with messages that say where the name was. */
 static void
 check_name(const char *s, int len, const char *what, int max)
 {
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("%s in an audience must not be empty", what)));
-	if (len > max)
-		ereport(ERROR,
-				(errcode(ERRCODE_NAME_TOO_LONG),
-				 errmsg("%s in an audience is too long", what),
-				 errdetail("The value has %d bytes; the limit is %d.", len, max)));
-	for (int i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) s[i];
-
-		if (c < 0x20 || c == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_NAME),
-					 errmsg("%s in an audience must not contain control characters", what)));
-	}
-	(void) pg_verify_mbstr(GetDatabaseEncoding(), s, len, false);
+	sbp_check_name(s, len, psprintf("%s in an audience", what), max, 0);
 }
 
 /* Validate, sort and deduplicate; then lay out the varlena. */
@@ -515,6 +486,61 @@ audience_make(FunctionCallInfo fcinfo, SbpAudienceKind kind)
 	}
 	names_from_array(fcinfo, excluded_arg, "excluded connection id", &excluded);
 	PG_RETURN_POINTER(audience_build(kind, &targets, &excluded));
+}
+
+/* An audience from text[] targets (NULL for all) and excluded ids (NULL: none), checked as the constructors check. */
+Datum
+sbp_audience_from_arrays(int kind, ArrayType *targets, ArrayType *excluded)
+{
+	SbpNames	lists[2] = {{0}, {0}};
+	ArrayType  *arrays[2] = {targets, excluded};
+
+	Assert(kind >= SBP_AUD_ALL && kind <= SBP_AUD_USERS);
+	if (kind != SBP_AUD_ALL && targets == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the targets of an audience must not be null")));
+	for (int l = kind == SBP_AUD_ALL ? 1 : 0; l < 2; l++)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			count;
+
+		if (arrays[l] == NULL)
+			continue;
+		if (ARR_NDIM(arrays[l]) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("%ss must be a one-dimensional array", what_of(kind, l == 1))));
+		deconstruct_array(arrays[l], TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
+		for (int i = 0; i < count; i++)
+		{
+			text	   *t;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("%s in an audience must not be null", what_of(kind, l == 1))));
+			t = DatumGetTextPP(elems[i]);
+			names_add(&lists[l], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		}
+	}
+	return PointerGetDatum(audience_build(kind, &lists[0], &lists[1]));
+}
+
+/* An audience's kind (1 all .. 4 users, as the envelope's kinds) and its names: targets, then excluded. */
+void
+sbp_audience_parts(Datum audience, int *kind, SbpName **names, int *ntargets, int *nexcluded)
+{
+	SbpAudience *a = DatumGetAudienceP(audience);
+
+	if (a->kind < SBP_AUD_ALL || a->kind > SBP_AUD_USERS ||
+		a->ntargets < 0 || a->nexcluded < 0)
+		elog(ERROR, "corrupt audience value");
+	*kind = a->kind;
+	*names = audience_names(a);
+	*ntargets = a->ntargets;
+	*nexcluded = a->nexcluded;
 }
 
 Datum

@@ -27,6 +27,7 @@ int			sbp_notify_interval = 5;
 int			sbp_maintenance_interval = 1000;
 int			sbp_poll_interval = 10;
 int			sbp_max_streams = 1024;
+int			sbp_batch_key_retention = 900;
 char	   *sbp_database = NULL;
 
 #ifdef SBP_HAVE_SHMEM_REQUEST_HOOK
@@ -84,6 +85,11 @@ sbp_define_gucs(void)
 							"Polling period of waiting fetches when the module is not preloaded.",
 							NULL, &sbp_poll_interval, 10, 1, 10000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("signalr_bp.batch_key_retention",
+							"How long maintain() keeps the keys of applied send batches.",
+							"A batch retried with a key still kept is not applied again.",
+							&sbp_batch_key_retention, 900, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	/* sizing and the worker's database exist only when preloaded */
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -15,8 +15,10 @@
 
 #include "compat.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
+#include "utils/array.h"
 
 /* GUCs (signalr_bp.c) */
 extern int	sbp_max_message_size;
@@ -27,6 +29,7 @@ extern int	sbp_notify_interval;
 extern int	sbp_maintenance_interval;
 extern int	sbp_poll_interval;
 extern int	sbp_max_streams;
+extern int	sbp_batch_key_retention;
 extern char *sbp_database;
 
 /* Number of segments in each durability class's ring (see the install script). */
@@ -190,5 +193,55 @@ extern void sbp_foreach_state(Oid dbid, Oid catalog,
 
 /* worker.c */
 extern void sbp_register_worker(void);
+
+/* audience.c: the audience type's parts, for sends */
+typedef struct SbpName
+{
+	const char *s;
+	int			len;
+} SbpName;
+
+extern Datum sbp_audience_from_arrays(int kind, ArrayType *targets, ArrayType *excluded);
+extern void sbp_audience_parts(Datum audience, int *kind, SbpName **names,
+							   int *ntargets, int *nexcluded);
+
+/* signalr.c: applications and the envelope of the application stream */
+#define SBP_SIGNALR_STREAM "$signalr"	/* local name of an application's stream */
+
+/* envelope kinds (version 2) */
+#define SBP_ENV_ALL			1
+#define SBP_ENV_CONNECTIONS	2
+#define SBP_ENV_GROUPS		3
+#define SBP_ENV_USERS		4
+#define SBP_ENV_INVOKE		5
+#define SBP_ENV_RESULT		6
+#define SBP_ENV_FAILED		7
+#define SBP_ENV_CANCEL		8
+#define SBP_ENV_JOINED		9
+#define SBP_ENV_LEFT		10
+
+/* envelope flags */
+#define SBP_ENV_KEYED			0x01	/* a 16-byte batch key follows the flags */
+#define SBP_ENV_UNREGISTERED	0x02	/* joined: the registry did not know the connection */
+
+/* limits of the SignalR layer's names, in bytes */
+#define SBP_HUB_NAME_MAX		256
+#define SBP_CONNECTION_ID_MAX	256
+#define SBP_GROUP_NAME_MAX		1024
+#define SBP_USER_ID_MAX			1024
+
+typedef struct SbpApp
+{
+	int32		id;
+	Oid			owner;
+	char	   *stream;			/* the application stream's name */
+} SbpApp;
+
+extern void sbp_resolve_app(text *name, Oid user, SbpApp *app);
+extern void sbp_envelope_start(StringInfo buf, int kind, int flags, const uint8 *key,
+							   const char *hub, int hublen);
+extern void sbp_envelope_list(StringInfo buf, const SbpName *names, int n);
+extern void sbp_envelope_finish(StringInfo buf, const char *payload, int len);
+extern void sbp_signalr_append(SbpApp *app, StringInfo envelope);
 
 #endif							/* SIGNALR_BP_H */

@@ -93,7 +93,11 @@ BEGIN
 			USING ERRCODE = 'read_only_sql_transaction',
 				  HINT = 'Connect to the primary (the -rw service on CloudNativePG).';
 	END IF;
+	IF force IS NULL THEN
+		RAISE EXCEPTION 'force must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	PERFORM signalr_bp.reap();
+	PERFORM signalr_bp._forget_batch_keys();
 	IF signalr_bp._rotate(true, force) THEN v_rotated := v_rotated OPERATOR(pg_catalog.+) 1; END IF;
 	IF signalr_bp._rotate(false, force) THEN v_rotated := v_rotated OPERATOR(pg_catalog.+) 1; END IF;
 	RETURN v_rotated;

@@ -3,12 +3,12 @@
 -- Unlogged like the rest of the registry: heartbeats and the row locks that
 -- serialize connect against reap write no WAL, so registry transactions
 -- commit without a flush.  After a crash or failover it is empty; servers
--- get SB003 from heartbeat() and register again (their streams, logged,
--- keep every message).
+-- get SB003 from heartbeat() and register again.  No message is lost
+-- meanwhile: sends never read the registry, and the application stream is
+-- logged.
 CREATE UNLOGGED TABLE signalr_bp.server (
 	app_id        integer NOT NULL REFERENCES signalr_bp.application ON DELETE CASCADE,
 	name          text NOT NULL,
-	stream        text NOT NULL,
 	registered_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	heartbeat_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (app_id, name)
@@ -60,19 +60,17 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
-	v_durable boolean;
 BEGIN
 	PERFORM signalr_bp._check_name(server, 'server name', 150);
-	SELECT a.durable INTO v_durable FROM signalr_bp.application a WHERE a.id = v_app;
-	stream := app || '/' || server;
-	INSERT INTO signalr_bp.server (app_id, name, stream) VALUES (v_app, server, stream)
+	INSERT INTO signalr_bp.server (app_id, name) VALUES (v_app, server)
 	ON CONFLICT (app_id, name) DO UPDATE SET heartbeat_at = pg_catalog.now();
-	PERFORM signalr_bp.create_stream(stream, v_durable, true);
+	-- created with the application (create_application)
+	stream := app || '/$signalr';
 	registry_epoch := signalr_bp._registry_epoch(v_app);
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.register_server(text, text) IS
-'register (or re-register) a hub server; returns the stream it consumes and the registry epoch';
+'register (or re-register) a hub server; returns the application stream it consumes and the registry epoch';
 
 CREATE FUNCTION signalr_bp.heartbeat(app text, server text)
 RETURNS integer
@@ -101,20 +99,19 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	v_stream text;
 	v_inv record;
 	v_gone text[];
 	v_count integer;
 BEGIN
-	DELETE FROM signalr_bp.server WHERE app_id = p_app AND name = p_server RETURNING stream INTO v_stream;
+	DELETE FROM signalr_bp.server WHERE app_id = p_app AND name = p_server;
 	IF NOT FOUND THEN
 		RETURN 0;
 	END IF;
 	FOR v_inv IN
 		DELETE FROM signalr_bp.invocation i WHERE i.app_id = p_app AND i.to_server = p_server
-		RETURNING i.invocation_id, i.connection_id, i.from_server
+		RETURNING i.invocation_id, i.connection_id
 	LOOP
-		PERFORM signalr_bp._fail_invocation(p_app, v_inv.from_server, v_inv.invocation_id,
+		PERFORM signalr_bp._fail_invocation(p_app, v_inv.invocation_id,
 			format('Connection ''%s'' was lost: its hub server %s.', v_inv.connection_id, p_reason));
 	END LOOP;
 	DELETE FROM signalr_bp.invocation WHERE app_id = p_app AND from_server = p_server;
@@ -129,7 +126,6 @@ BEGIN
 	DELETE FROM signalr_bp.group_member g
 	 WHERE g.app_id = p_app AND g.connection_id = ANY (v_gone);
 	DELETE FROM signalr_bp.connection_tally t WHERE t.app_id = p_app AND t.server = p_server;
-	PERFORM signalr_bp.drop_stream(v_stream, true);
 	RETURN v_count;
 END
 $$;

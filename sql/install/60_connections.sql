@@ -91,9 +91,9 @@ BEGIN
 	DELETE FROM signalr_bp.group_member WHERE app_id = p_app AND connection_id = p_connection;
 	FOR v_inv IN
 		DELETE FROM signalr_bp.invocation i WHERE i.app_id = p_app AND i.connection_id = p_connection
-		RETURNING i.invocation_id, i.from_server
+		RETURNING i.invocation_id
 	LOOP
-		PERFORM signalr_bp._fail_invocation(p_app, v_inv.from_server, v_inv.invocation_id,
+		PERFORM signalr_bp._fail_invocation(p_app, v_inv.invocation_id,
 			format('Connection ''%s'' disconnected.', p_connection));
 	END LOOP;
 	RETURN true;
@@ -105,8 +105,13 @@ RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	RETURN signalr_bp._disconnect(signalr_bp._app_id(app), connection_id);
+	IF connection_id IS NULL THEN
+		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	RETURN signalr_bp._disconnect(v_app, connection_id);
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.disconnect(text, text) IS
@@ -120,26 +125,51 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
+	v_distinct integer;
 	v_count integer;
 	v_added integer;
+	v record;
 BEGIN
 	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	IF connection_ids IS NULL THEN
+		RAISE EXCEPTION 'connection_ids must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	IF user_ids IS NOT NULL AND cardinality(user_ids) <> cardinality(connection_ids) THEN
 		RAISE EXCEPTION 'connection_ids and user_ids must have the same length'
 			USING ERRCODE = 'array_subscript_error';
 	END IF;
 	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(connection_ids) c;
+	PERFORM signalr_bp._check_name(u, 'user id', 1024) FROM unnest(user_ids) u WHERE u IS NOT NULL;
 	PERFORM signalr_bp._server(v_app, server);
-	WITH upserted AS (
+	-- an id given twice counts once, with its last user id
+	WITH input AS MATERIALIZED (
+		SELECT DISTINCT ON (u.c) u.c, u.u
+		  FROM unnest(connection_ids, COALESCE(user_ids, array_fill(NULL::text, ARRAY[cardinality(connection_ids)])))
+			   WITH ORDINALITY u(c, u, i)
+		 ORDER BY u.c, u.i DESC
+	), upserted AS (
 		INSERT INTO signalr_bp.connection AS c (app_id, connection_id, server, hub, user_id)
-		SELECT v_app, u.c, server, hub, u.u
-		  FROM unnest(connection_ids, COALESCE(user_ids, array_fill(NULL::text, ARRAY[cardinality(connection_ids)]))) u(c, u)
+		SELECT v_app, i.c, server, hub, i.u FROM input i
 		ON CONFLICT (app_id, connection_id) DO UPDATE
 			SET user_id = excluded.user_id
 			WHERE c.server = excluded.server AND c.hub = excluded.hub
 		RETURNING c.xmax OPERATOR(pg_catalog.=) '0'::xid AS new
 	)
-	SELECT count(*), count(*) FILTER (WHERE new) INTO v_count, v_added FROM upserted;
+	SELECT (SELECT count(*) FROM input), count(*), count(*) FILTER (WHERE new)
+	  INTO v_distinct, v_count, v_added FROM upserted;
+	IF v_count < v_distinct THEN
+		-- held by another server or hub: the error connect() raises
+		SELECT c.connection_id, c.server, c.hub INTO v FROM signalr_bp.connection c
+		 WHERE c.app_id = v_app AND c.connection_id = ANY (connection_ids)
+		   AND (c.server <> connect_many.server OR c.hub <> connect_many.hub)
+		 LIMIT 1;
+		IF v.server = server THEN
+			RAISE EXCEPTION 'connection "%" is already registered for hub "%"', v.connection_id, v.hub
+				USING ERRCODE = 'unique_violation';
+		END IF;
+		RAISE EXCEPTION 'connection "%" is already registered on hub server "%"', v.connection_id, v.server
+			USING ERRCODE = 'unique_violation';
+	END IF;
 	IF v_added > 0 THEN
 		INSERT INTO signalr_bp.connection_tally AS t
 		VALUES (v_app, server, hub, pg_catalog.pg_backend_pid() % 8, v_added)
@@ -149,7 +179,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.connect_many(text, text, text, text[], text[]) IS
-'register many connections of one server and hub at once (for rebuilding the registry); returns how many';
+'register many connections of one server and hub at once (for rebuilding the registry); returns how many (an id given twice counts once)';
 
 -- for hub servers
 GRANT EXECUTE ON FUNCTION

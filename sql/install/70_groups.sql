@@ -1,4 +1,17 @@
 -- SignalR layer, group membership.
+--
+-- The holder of a connection keeps its groups in memory, to filter group
+-- sends and to register them again after the registry was lost.  Its own
+-- changes (from_server => itself) cost nothing more; a change made by
+-- anyone else (another server, SQL) also appends a joined/left envelope to
+-- the application stream, in order with the sends, so the holder learns of
+-- it.  When the registry does not know the connection (it is being rebuilt
+-- after a crash or failover) the envelope is appended anyway: joined with
+-- flag UNREGISTERED, which tells the holder to register the membership
+-- itself once it has registered the connection again.  A server whose own
+-- registration is gone too gets SB003 from add_to_group for a connection
+-- the registry does not know, so a holder never appends such an envelope
+-- again for its own connection: it registers and rebuilds first.
 
 CREATE UNLOGGED TABLE signalr_bp.group_member (
 	app_id        integer NOT NULL,
@@ -9,29 +22,11 @@ CREATE UNLOGGED TABLE signalr_bp.group_member (
 );
 CREATE INDEX group_member_connection ON signalr_bp.group_member (app_id, connection_id);
 
--- Append an envelope to a server's stream, if the server is still registered.
-CREATE FUNCTION signalr_bp._publish_to_server(p_app integer, p_server text, p_envelope bytea)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	v_stream text;
-BEGIN
-	SELECT s.stream INTO v_stream FROM signalr_bp.server s WHERE s.app_id = p_app AND s.name = p_server;
-	IF FOUND THEN
-		PERFORM signalr_bp.publish(v_stream, p_envelope);
-	END IF;
-END
-$$;
-
--- One membership change, shared by the single and batch forms.  The
--- connection is looked up by primary key alone (with hub in the condition,
--- stale statistics can make the planner scan a whole hub) and locked, so a
--- concurrent disconnect cannot leave an orphan membership.  A server other
--- than from_server (or SQL) changing a connection's groups tells its holder,
--- which keeps its connections' groups to register them again if the
--- registry is lost and learns of remote changes only this way.
+-- One membership change, shared by the single and batch forms.  Every
+-- statement is a primary-key lookup (hub is tested after the lookup, never
+-- in the index condition), so no plan depends on statistics.  The
+-- connection is locked, so a concurrent disconnect cannot leave an orphan
+-- membership.
 CREATE FUNCTION signalr_bp._join(p_app integer, p_hub text, p_connection text, p_group text,
 								 p_from text)
 RETURNS boolean
@@ -45,7 +40,14 @@ BEGIN
 	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
 	 WHERE c.app_id = p_app AND c.connection_id = p_connection
 	   FOR KEY SHARE;
-	IF NOT FOUND OR v_hub <> p_hub THEN
+	IF NOT FOUND THEN
+		IF p_from IS NOT NULL THEN
+			PERFORM signalr_bp._server(p_app, p_from);
+		END IF;
+		PERFORM signalr_bp._append(p_app, 9, p_hub, ARRAY[p_connection, p_group], NULL, NULL, 2);
+		RETURN false;
+	END IF;
+	IF v_hub <> p_hub THEN
 		RETURN false;
 	END IF;
 	INSERT INTO signalr_bp.group_member VALUES (p_app, p_hub, p_group, p_connection)
@@ -54,13 +56,15 @@ BEGIN
 		RETURN false;
 	END IF;
 	IF v_holder IS DISTINCT FROM p_from THEN
-		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
-			signalr_bp._envelope(7, p_hub, ARRAY[p_connection, p_group], NULL));
+		PERFORM signalr_bp._append(p_app, 9, p_hub, ARRAY[p_connection, p_group], NULL, NULL, 0);
 	END IF;
 	RETURN true;
 END
 $$;
 
+-- A removal by anyone but the holder is told even when the registry has no
+-- such membership: while the registry is rebuilt, the holder may still
+-- have it.
 CREATE FUNCTION signalr_bp._leave(p_app integer, p_hub text, p_connection text, p_group text,
 								  p_from text)
 RETURNS boolean
@@ -68,20 +72,31 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+	v_removed boolean;
 	v_holder text;
+	v_hub text;
 BEGIN
 	DELETE FROM signalr_bp.group_member g
 	 WHERE g.app_id = p_app AND g.hub = p_hub AND g.group_name = p_group AND g.connection_id = p_connection;
-	IF NOT FOUND THEN
-		RETURN false;
-	END IF;
-	SELECT c.server INTO v_holder FROM signalr_bp.connection c
+	v_removed := FOUND;
+	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
 	 WHERE c.app_id = p_app AND c.connection_id = p_connection;
-	IF FOUND AND v_holder IS DISTINCT FROM p_from THEN
-		PERFORM signalr_bp._publish_to_server(p_app, v_holder,
-			signalr_bp._envelope(8, p_hub, ARRAY[p_connection, p_group], NULL));
+	IF NOT FOUND OR (v_hub = p_hub AND v_holder IS DISTINCT FROM p_from) THEN
+		PERFORM signalr_bp._append(p_app, 10, p_hub, ARRAY[p_connection, p_group], NULL, NULL, 0);
 	END IF;
-	RETURN true;
+	RETURN v_removed;
+END
+$$;
+
+CREATE FUNCTION signalr_bp._check_group_change(p_hub text, p_connection text, p_group text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
+	PERFORM signalr_bp._check_name(p_connection, 'connection id', 256);
+	PERFORM signalr_bp._check_name(p_group, 'group name', 1024);
 END
 $$;
 
@@ -94,7 +109,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
 	RETURN signalr_bp._join(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
@@ -107,8 +122,11 @@ RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	RETURN signalr_bp._leave(signalr_bp._app_id(app), hub, connection_id, group_name, from_server);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
+	RETURN signalr_bp._leave(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
@@ -117,7 +135,7 @@ COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) I
 -- Batch forms: pairs connection_ids[i], group_names[i], one round trip (a
 -- server rebuilding a lost registry, or an application moving many
 -- connections at once).
-CREATE FUNCTION signalr_bp._check_pairs(p_connections text[], p_groups text[])
+CREATE FUNCTION signalr_bp._check_pairs(p_hub text, p_connections text[], p_groups text[])
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -130,10 +148,9 @@ BEGIN
 		RAISE EXCEPTION 'connection_ids and group_names must have the same length'
 			USING ERRCODE = 'array_subscript_error';
 	END IF;
+	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
+	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(p_connections) c;
 	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
-	IF array_position(p_connections, NULL) IS NOT NULL THEN
-		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
 END
 $$;
 
@@ -147,7 +164,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
 	-- pair by pair: primary-key lookups whatever the statistics (a join could
 	-- pick a scan of the hub's connections)
 	FOR i IN 1..cardinality(connection_ids) LOOP
@@ -171,7 +188,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
 	FOR i IN 1..cardinality(connection_ids) LOOP
 		IF signalr_bp._leave(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
 			v_count := v_count + 1;

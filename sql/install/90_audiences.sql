@@ -129,68 +129,21 @@ $$;
 COMMENT ON FUNCTION signalr_bp.lookup_connection(text, signalr_bp.connection_id) IS
 'a registered connection''s id, user and groups (NULL when unknown)';
 
--- Send to an audience: the general form of every send_* function.
-CREATE FUNCTION signalr_bp.send(app text, hub signalr_bp.hub_name, audience signalr_bp.audience,
-								payload bytea)
-RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	v_app integer := signalr_bp._app_id(app);
-	v_targets text[];
-	v_excluded text[];
-BEGIN
-	IF audience IS NULL THEN
-		RAISE EXCEPTION 'audience must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
-	v_targets := signalr_bp.audience_targets(audience);
-	v_excluded := signalr_bp.audience_excluded(audience);
-	CASE signalr_bp.audience_kind(audience)
-		WHEN 'all' THEN
-			RETURN signalr_bp.send_all(app, hub, payload, v_excluded);
-		WHEN 'groups' THEN
-			RETURN signalr_bp.send_groups(app, hub, v_targets, payload, v_excluded);
-		WHEN 'connections' THEN
-			RETURN signalr_bp._deliver(v_app, hub,
-				ARRAY(SELECT t FROM unnest(v_targets) t WHERE NOT t = ANY (v_excluded)), payload);
-		ELSE
-			RETURN signalr_bp._deliver(v_app, hub,
-				ARRAY(SELECT c.connection_id FROM signalr_bp.connection c
-					   WHERE c.app_id = v_app AND c.hub = send.hub AND c.user_id = ANY (v_targets)
-						 AND NOT c.connection_id = ANY (v_excluded)),
-				payload);
-	END CASE;
-END
-$$;
-COMMENT ON FUNCTION signalr_bp.send(text, signalr_bp.hub_name, signalr_bp.audience, bytea) IS
-'send to an audience; returns the number of servers reached';
+-- Send to an audience (src/sends.c): the general form of every send_* function.
+CREATE FUNCTION signalr_bp.send(app text, hub text, audience signalr_bp.audience, payload bytea)
+RETURNS void
+AS 'MODULE_PATHNAME', 'sbp_send_audience'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION signalr_bp.send(text, text, signalr_bp.audience, bytea) IS
+'send to an audience (one envelope in the application stream)';
 
-CREATE FUNCTION signalr_bp.send_batch(app text, hub signalr_bp.hub_name,
-									  audiences signalr_bp.audience[], payloads bytea[])
+CREATE FUNCTION signalr_bp.send_batch(app text, hub text, audiences signalr_bp.audience[],
+									  payloads bytea[], batch_key uuid DEFAULT NULL)
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	v_servers integer := 0;
-BEGIN
-	IF audiences IS NULL OR payloads IS NULL THEN
-		RAISE EXCEPTION 'audiences and payloads must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	IF cardinality(audiences) <> cardinality(payloads) THEN
-		RAISE EXCEPTION 'audiences and payloads must have the same length'
-			USING ERRCODE = 'array_subscript_error';
-	END IF;
-	FOR i IN 1..cardinality(audiences) LOOP
-		v_servers := v_servers + signalr_bp.send(app, hub, audiences[i], payloads[i]);
-	END LOOP;
-	RETURN v_servers;
-END
-$$;
-COMMENT ON FUNCTION signalr_bp.send_batch(text, signalr_bp.hub_name, signalr_bp.audience[], bytea[]) IS
-'many sends to audiences in one call; returns the total number of server deliveries';
+AS 'MODULE_PATHNAME', 'sbp_send_batch_audiences'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid) IS
+'payloads[i] to audiences[i], in order, in one call; returns how many messages it appended (0 when batch_key was applied before)';
 
 -- for hub servers
 GRANT EXECUTE ON FUNCTION
@@ -211,6 +164,6 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp._audience_eq(signalr_bp.audience, signalr_bp.audience),
 	signalr_bp._audience_ne(signalr_bp.audience, signalr_bp.audience),
 	signalr_bp.lookup_connection(text, signalr_bp.connection_id),
-	signalr_bp.send(text, signalr_bp.hub_name, signalr_bp.audience, bytea),
-	signalr_bp.send_batch(text, signalr_bp.hub_name, signalr_bp.audience[], bytea[])
+	signalr_bp.send(text, text, signalr_bp.audience, bytea),
+	signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid)
 TO signalr_bp_hub;
