@@ -1,5 +1,6 @@
 // The chat sample: run several replicas against one PostgreSQL with signalr_bp.
 //   SBP_PG=<Npgsql connection string> SBP_SERVER=<replica name> dotnet run -- --urls http://127.0.0.1:5001
+// (or ConnectionStrings__signalr; SBP_SERVER defaults to the host name, a pod's name on Kubernetes)
 using Microsoft.AspNetCore.SignalR;
 using Npgsql;
 using SignalRBackplane.Postgres;
@@ -16,7 +17,8 @@ builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)
     {
         o.ApplicationName = "chat";
         o.ServerName = server;
-        o.CreateApplication = true;
+        // the local demo creates its application; in production the DBA does (SBP_CREATE_APPLICATION=false)
+        o.CreateApplication = Environment.GetEnvironmentVariable("SBP_CREATE_APPLICATION") != "false";
         o.ServerTtl = TimeSpan.FromSeconds(int.Parse(Environment.GetEnvironmentVariable("SBP_TTL") ?? "10"));
         o.HeartbeatInterval = TimeSpan.FromSeconds(1);
     });
