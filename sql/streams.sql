@@ -83,6 +83,8 @@ SELECT signalr_bp.create_application(NULL);
 SELECT signalr_bp.create_application(E'c1\u009f');
 SELECT signalr_bp.create_application('capped');
 SELECT signalr_bp.create_application('m', max_streams => 0);
+SELECT signalr_bp.create_application('m', owner => 4000000000::oid::regrole);
+SELECT signalr_bp.alter_application('app', owner => 4000000000::oid::regrole);
 -- dropping an application drops every stream it has, with its messages
 SELECT signalr_bp.publish('capped/1', 'x');
 SELECT signalr_bp.publish_batch('capped/3', ARRAY['y', 'z']::bytea[]);

@@ -80,6 +80,10 @@ BEGIN
 	IF max_streams IS NULL OR max_streams OPERATOR(pg_catalog.<) 1 THEN
 		RAISE EXCEPTION 'max_streams must be at least 1' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- a regrole given as a number need not name a role
+	IF owner IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_authid r WHERE r.oid OPERATOR(pg_catalog.=) owner) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', owner::oid USING ERRCODE = 'undefined_object';
+	END IF;
 	INSERT INTO signalr_bp.application (name, owner, durable, server_ttl, max_streams)
 	VALUES (name, COALESCE(owner, session_user::regrole), durable, server_ttl, max_streams)
 	RETURNING id INTO v_id;
@@ -109,6 +113,9 @@ BEGIN
 	END IF;
 	IF max_streams OPERATOR(pg_catalog.<) 1 THEN
 		RAISE EXCEPTION 'max_streams must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF owner IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_authid r WHERE r.oid OPERATOR(pg_catalog.=) owner) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', owner::oid USING ERRCODE = 'undefined_object';
 	END IF;
 	-- the statement trigger empties every session's cache of owners
 	UPDATE signalr_bp.application a
