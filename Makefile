@@ -5,6 +5,7 @@ EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).c
 MODULE_big = signalr_bp
 OBJS = \
 	src/signalr_bp.o \
+	src/guard.o \
 	src/names.o \
 	src/applications.o \
 	src/streams.o \

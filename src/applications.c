@@ -141,9 +141,11 @@ sbp_lookup_application(const char *name, Oid user, bool missing_ok, SbpApplicati
 Datum
 sbp_app_id(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_application_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	SbpApplication app;
 
+	sbp_guard();
+	name = sbp_application_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	sbp_lookup_application(name, GetOuterUserId(), false, &app);
 	PG_RETURN_INT32(app.id);
 }

@@ -248,6 +248,8 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 		remaining = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 		if (remaining <= 0)
 			break;
+		/* DROP EXTENSION need not wait for a sleeping long poll */
+		sbp_unlock_extension();
 		if (state)
 		{
 			ConditionVariablePrepareToSleep(&state->cv);
@@ -264,6 +266,7 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 			ResetLatch(MyLatch);
 		}
 		CHECK_FOR_INTERRUPTS();
+		sbp_lock_extension();
 	}
 	SPI_finish();
 	sbp_leave_owner(saved_user, saved_sec);
@@ -288,8 +291,10 @@ static void
 sbp_fetch_args(FunctionCallInfo fcinfo, SbpStream *s, int64 *from, int32 *limit,
 			   int32 *wait_ms, const char *limit_name)
 {
-	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	char	   *name;
 
+	sbp_guard();
+	name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -305,7 +310,6 @@ sbp_fetch_args(FunctionCallInfo fcinfo, SbpStream *s, int64 *from, int32 *limit,
 	*from = PG_GETARG_INT64(1);
 	*limit = PG_GETARG_INT32(2);
 	*wait_ms = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-	sbp_require_primary();
 	sbp_lookup_stream(name, false, s);
 }
 

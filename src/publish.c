@@ -131,10 +131,11 @@ sbp_append(SbpPending *p, bytea *payload)
 	p->nmsgs++;
 }
 
+/* First thing in every publish function: primary, extension lock, writable. */
 static void
 sbp_publish_checks(void)
 {
-	sbp_require_primary();
+	sbp_guard();
 	PreventCommandIfReadOnly("signalr_bp.publish()");
 }
 
@@ -164,12 +165,13 @@ sbp_array_arg(ArrayType *arr, Oid elemtype, const char *what, Datum **elems, int
 Datum
 sbp_publish(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	bytea	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_BYTEA_PP(1);
 	SbpStream	s;
 
-	sbp_check_payload(payload);
 	sbp_publish_checks();
+	name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	sbp_check_payload(payload);
 	sbp_lookup_stream(name, false, &s);
 	sbp_check_publishable(&s);
 	sbp_append(sbp_pending_for(&s), payload);
@@ -186,12 +188,12 @@ sbp_publish_multi(PG_FUNCTION_ARGS)
 	SbpPending **targets;
 	int			ntargets = 0;
 
+	sbp_publish_checks();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("streams must not be null")));
 	sbp_check_payload(payload);
-	sbp_publish_checks();
 	sbp_array_arg(PG_GETARG_ARRAYTYPE_P(0), TEXTOID, "streams", &names, &n);
 
 	/* resolve every name before appending anything; a stream named twice gets it once */
@@ -219,12 +221,14 @@ sbp_publish_multi(PG_FUNCTION_ARGS)
 Datum
 sbp_publish_batch(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	Datum	   *payloads;
 	int			n;
 	SbpStream	s;
 	SbpPending *p;
 
+	sbp_publish_checks();
+	name = sbp_stream_name_arg(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -232,7 +236,6 @@ sbp_publish_batch(PG_FUNCTION_ARGS)
 	sbp_array_arg(PG_GETARG_ARRAYTYPE_P(1), BYTEAOID, "payloads", &payloads, &n);
 	for (int i = 0; i < n; i++)
 		sbp_check_payload(DatumGetByteaPP(payloads[i]));
-	sbp_publish_checks();
 	sbp_lookup_stream(name, false, &s);
 	sbp_check_publishable(&s);
 	p = sbp_pending_for(&s);

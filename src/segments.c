@@ -123,6 +123,7 @@ PG_FUNCTION_INFO_V1(sbp_view_changed_sql);
 Datum
 sbp_view_changed_sql(PG_FUNCTION_ARGS)
 {
+	sbp_guard();
 	sbp_view_changed();
 	PG_RETURN_VOID();
 }

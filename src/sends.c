@@ -74,7 +74,7 @@ sbp_send_begin(FunctionCallInfo fcinfo, SbpSend *send)
 	send->hub = VARDATA_ANY(hub);
 	send->hublen = VARSIZE_ANY_EXHDR(hub);
 	sbp_check_name(send->hub, send->hublen, "hub name", SBP_HUB_NAME_MAX, 0);
-	sbp_require_primary();
+	sbp_guard();
 	PreventCommandIfReadOnly("signalr_bp.send()");
 	sbp_resolve_app(PG_GETARG_TEXT_PP(0), GetUserId(), &send->app);
 }

@@ -109,6 +109,7 @@ void
 _PG_init(void)
 {
 	sbp_define_gucs();
+	sbp_guard_init();
 	sbp_streams_init();
 	sbp_publish_init();
 

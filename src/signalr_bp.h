@@ -1,7 +1,8 @@
 /*
  * signalr_bp.h: declarations shared by the extension's source files.
  *
- * Layout: signalr_bp.c (load, GUCs), names.c (name rules), applications.c
+ * Layout: signalr_bp.c (load, GUCs), guard.c (primary-only check and the
+ * extension lock every entry point takes), names.c (name rules), applications.c
  * (application lookup, per-backend cache), streams.c (stream catalog,
  * per-backend cache, permissions), segments.c (catalog and segment
  * probes shared by writers and readers), publish.c (transaction buffer and
@@ -63,6 +64,12 @@ extern bool sbp_stream_name_reserved(const SbpStreamName *name);
 extern void sbp_refuse_reserved(const SbpStreamName *name);
 extern char *sbp_stream_name_arg(text *name);
 extern void sbp_require_primary(void);
+
+/* guard.c: primary only, and the extension lock that DROP EXTENSION waits for */
+extern void sbp_guard(void);
+extern void sbp_lock_extension(void);
+extern void sbp_unlock_extension(void);
+extern void sbp_guard_init(void);
 
 /* applications.c */
 typedef struct SbpApplication

@@ -23,7 +23,7 @@ PG_FUNCTION_INFO_V1(sbp_stream_stats);
 Datum
 sbp_stream_stats(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	SbpStream	s;
 	SbpStreamState *st;
 	TupleDesc	tupdesc;
@@ -31,6 +31,8 @@ sbp_stream_stats(PG_FUNCTION_ARGS)
 	bool		nulls[8] = {0};
 	uint64		last;
 
+	sbp_guard();
+	name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
 	sbp_lookup_stream(name, false, &s);
 	st = sbp_stream_state(s.catalog, s.id, NULL);
 	if (st == NULL)

@@ -385,7 +385,7 @@ sbp_create_stream(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("durable must not be null")));
-	sbp_require_primary();
+	sbp_guard();
 	sbp_lookup_application(name.app, GetUserId(), false, &app);
 	PG_RETURN_INT32(sbp_insert_stream(app.id, name.local, PG_GETARG_BOOL(1), if_not_exists));
 }
@@ -404,7 +404,7 @@ sbp_create_stream_internal(PG_FUNCTION_ARGS)
 
 	sbp_check_name(VARDATA_ANY(local), VARSIZE_ANY_EXHDR(local), "local stream name",
 				   SBP_MAX_LOCAL_NAME_BYTES, 0);
-	sbp_require_primary();
+	sbp_guard();
 	PG_RETURN_INT32(sbp_insert_stream(app_id, text_to_cstring(local), PG_GETARG_BOOL(2), true));
 }
 
@@ -472,7 +472,7 @@ sbp_drop_stream(PG_FUNCTION_ARGS)
 
 	sbp_stream_name_parse(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), &name);
 	sbp_refuse_reserved(&name);
-	sbp_require_primary();
+	sbp_guard();
 	if (!sbp_lookup_stream(name.full, if_exists, &s))
 		PG_RETURN_BOOL(false);
 	/* a concurrent drop got there first: as if it had not existed */
@@ -492,7 +492,7 @@ sbp_drop_stream(PG_FUNCTION_ARGS)
 Datum
 sbp_drop_app_streams(PG_FUNCTION_ARGS)
 {
-	sbp_require_primary();
+	sbp_guard();
 	PG_RETURN_INT64(sbp_delete_streams("app_id OPERATOR(pg_catalog.=) $1", INT4OID,
 									   PG_GETARG_DATUM(0)));
 }
@@ -501,14 +501,15 @@ sbp_drop_app_streams(PG_FUNCTION_ARGS)
 Datum
 sbp_head(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	SbpStream	s;
 	Oid			saved_user;
 	int			saved_sec;
 	SbpStreamView view;
 	int64		head;
 
-	sbp_require_primary();
+	sbp_guard();
+	name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
 	sbp_lookup_stream(name, false, &s);
 	sbp_enter_owner(&saved_user, &saved_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -526,9 +527,11 @@ sbp_head(PG_FUNCTION_ARGS)
 Datum
 sbp_channel(PG_FUNCTION_ARGS)
 {
-	char	   *name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
+	char	   *name;
 	SbpStream	s;
 
+	sbp_guard();
+	name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
 	sbp_lookup_stream(name, false, &s);
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("signalr_bp_%s", s.token)));
 }

@@ -27,6 +27,7 @@ DECLARE
 					COALESCE(pg_catalog.current_setting('signalr_bp.retention_size', true), '1GB'));
 	v_oldrel  regclass;
 BEGIN
+	PERFORM signalr_bp._guard();
 	SELECT slot, generation, opened_at INTO v_cur
 	  FROM signalr_bp.segment WHERE durable OPERATOR(pg_catalog.=) p_durable
 	 ORDER BY generation DESC LIMIT 1;
@@ -88,11 +89,7 @@ AS $$
 DECLARE
 	v_rotated integer := 0;
 BEGIN
-	IF pg_catalog.pg_is_in_recovery() THEN
-		RAISE EXCEPTION 'signalr_bp requires a primary server'
-			USING ERRCODE = 'read_only_sql_transaction',
-				  HINT = 'Connect to the primary (the -rw service on CloudNativePG).';
-	END IF;
+	PERFORM signalr_bp._guard();
 	IF force IS NULL THEN
 		RAISE EXCEPTION 'force must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;

@@ -1,0 +1,134 @@
+/*
+ * guard.c: what every entry point of the extension checks first.
+ *
+ * sbp_guard() refuses to run on a standby (SQLSTATE 25006, "signalr_bp
+ * requires a primary server": names.c) and then takes the extension lock:
+ * AccessShareLock on the pg_extension object of signalr_bp, the object DROP
+ * EXTENSION locks in AccessExclusiveLock mode before it touches any member.
+ * Holding it until the transaction ends means a call never sees a
+ * half-dropped extension (no "could not open relation with OID", no deadlock
+ * against DROP EXTENSION on the member tables): DROP waits for the calls in
+ * progress, and calls that start after it wait for it and then find the
+ * extension gone (SQLSTATE 42704).  A long poll releases the lock while it
+ * sleeps (sbp_unlock_extension) and takes it again after.
+ *
+ * The extension's OID is cached per backend and forgotten when the stream
+ * table is invalidated (DROP EXTENSION drops it): after the lock is granted,
+ * pending invalidations have been processed, so a cached OID that survived
+ * them is still the extension's.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+
+#include "signalr_bp.h"
+
+PG_FUNCTION_INFO_V1(sbp_guard_sql);
+
+static Oid	sbp_ext_oid = InvalidOid;
+static Oid	sbp_ext_table = InvalidOid; /* signalr_bp.stream when cached */
+static Oid	sbp_ext_locked = InvalidOid;	/* the OID last locked */
+
+/* Forget the cached extension OID when its stream table goes away. */
+static void
+sbp_guard_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == sbp_ext_table)
+	{
+		sbp_ext_oid = InvalidOid;
+		sbp_ext_table = InvalidOid;
+	}
+}
+
+/* Register the invalidation callback (from _PG_init). */
+void
+sbp_guard_init(void)
+{
+	CacheRegisterRelcacheCallback(sbp_guard_relcache_callback, (Datum) 0);
+}
+
+/* The extension's OID as the catalog says now, or InvalidOid. */
+static Oid
+sbp_find_extension(void)
+{
+	Oid			ext = get_extension_oid("signalr_bp", true);
+	Oid			nsp;
+
+	if (!OidIsValid(ext))
+		return InvalidOid;
+	nsp = get_namespace_oid("signalr_bp", true);
+	sbp_ext_table = OidIsValid(nsp) ? get_relname_relid("stream", nsp) : InvalidOid;
+	return ext;
+}
+
+static void
+sbp_extension_gone(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("extension \"signalr_bp\" does not exist"),
+			 errdetail("It was dropped while this call was running or waiting.")));
+}
+
+/*
+ * Take the extension lock (AccessShareLock, until the transaction ends) and
+ * make sure the extension still exists once it is granted.
+ */
+void
+sbp_lock_extension(void)
+{
+	Oid			ext = sbp_ext_oid;
+
+	if (!OidIsValid(ext))
+	{
+		ext = sbp_find_extension();
+		if (!OidIsValid(ext))
+			sbp_extension_gone();
+	}
+	/* processes the invalidations of a DROP EXTENSION that committed first */
+	LockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+	if (ext != sbp_ext_oid)
+	{
+		if (sbp_find_extension() != ext)
+		{
+			UnlockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+			sbp_extension_gone();
+		}
+		sbp_ext_oid = ext;
+	}
+	sbp_ext_locked = ext;
+}
+
+/* Give back one sbp_lock_extension() before the transaction ends (long polls). */
+void
+sbp_unlock_extension(void)
+{
+	if (OidIsValid(sbp_ext_locked))
+		UnlockDatabaseObject(ExtensionRelationId, sbp_ext_locked, 0, AccessShareLock);
+}
+
+/* The check at the top of every function that touches the extension's state. */
+void
+sbp_guard(void)
+{
+	sbp_require_primary();
+	sbp_lock_extension();
+}
+
+/*
+ * _guard() RETURNS void: the same for the SQL and PL/pgSQL functions, as
+ * their first statement.
+ */
+Datum
+sbp_guard_sql(PG_FUNCTION_ARGS)
+{
+	sbp_guard();
+	PG_RETURN_VOID();
+}
