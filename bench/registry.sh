@@ -2,9 +2,11 @@
 # bench/registry.sh: SignalR registry costs on a private PostgreSQL.
 #   connect+disconnect and group add+remove pairs per second (single calls
 #   and batched), against plain single-row INSERT+DELETE measured by pgbench
-#   in the same run; group-send routing time with 1M registered connections
-#   over 100 servers; time to reap a dead server holding 10k connections;
-#   bytes of table and index per registered connection.
+#   in the same run; send and presence times with 1M registered connections
+#   over 100 servers (sends read no registry: one append each); time to reap
+#   a dead server holding 10k connections; bytes of table and index per
+#   registered connection.  (Timings before and after ANALYZE:
+#   bench/registry_stats.sh.)
 # Writes bench/results/registry.md.  usage: bench/registry.sh [seconds per pgbench run]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,7 +89,7 @@ total=$(q -c "SELECT count(*) FROM signalr_bp.connection")
 per_conn=$(q -c "SELECT (pg_total_relation_size('signalr_bp.connection'))::numeric / count(*) FROM signalr_bp.connection" | xargs printf '%.0f')
 per_member=$(q -c "SELECT (pg_total_relation_size('signalr_bp.group_member'))::numeric / count(*) FROM signalr_bp.group_member" | xargs printf '%.0f')
 # server-side averages over many calls in one transaction, rolled back:
-# routing and presence time without client round trips
+# send and presence time without client round trips
 avg_ms() {	# n sql-expression-using-i -> milliseconds per call
 	q -c "BEGIN" -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
 			FOR i IN 1..$1 LOOP PERFORM $2; END LOOP;
@@ -135,9 +137,9 @@ out=bench/results/registry.md
 	echo
 	echo "| measure | result |"
 	echo "|---|---:|"
-	echo "| send_group to a ~100-member group: routing + append, per call | ${route_group} ms |"
-	echo "| send_user (2 connections): routing + append, per call | ${route_user} ms |"
-	echo "| send_all to 101 servers, per call | ${route_all} ms |"
+	echo "| send_group to a ~100-member group (one append, no registry read), per call | ${route_group} ms |"
+	echo "| send_user (2 connections), per call | ${route_user} ms |"
+	echo "| send_all with 101 servers, per call | ${route_all} ms |"
 	echo "| user_connections() presence query | ${presence} ms |"
 	echo "| group_connections() presence query | ${presence_group} ms |"
 	echo "| connection_count() of the hub (1M connections) | ${count_ms} ms |"
