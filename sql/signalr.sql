@@ -234,6 +234,16 @@ SELECT try($$SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c1', '', 'x')$$)
 SELECT try($$SELECT signalr_bp.cancel_invocation('chat', 'inv-1', E'c\t1')$$);
 SELECT try($$SELECT signalr_bp.disconnect('chat', NULL)$$);
 SELECT try($$SELECT signalr_bp.maintain(NULL)$$);
+-- server names, and the names presence asks about
+SELECT try($$SELECT signalr_bp.heartbeat('chat', NULL)$$);
+SELECT try($$SELECT signalr_bp.deregister_server('chat', NULL)$$);
+SELECT try($$SELECT signalr_bp.connect('chat', NULL, 'Chat', 'c')$$);
+SELECT try($$SELECT signalr_bp.invoke('chat', 'Chat', NULL, 'c1', 'i', 'x')$$);
+SELECT try($$SELECT signalr_bp.group_connections('chat', 'Chat', NULL)$$);
+SELECT try($$SELECT signalr_bp.group_connections('chat', '', 'g')$$);
+SELECT try($$SELECT signalr_bp.user_connections('chat', 'Chat', E'u\n')$$);
+SELECT try($$SELECT signalr_bp.connection_groups('chat', NULL)$$);
+SELECT try($$SELECT signalr_bp.online_users('chat', NULL)$$);
 -- a NULL application is an error everywhere, never an empty answer
 SELECT try($$SELECT signalr_bp.register_server(NULL, 's')$$);
 SELECT try($$SELECT signalr_bp.heartbeat(NULL, 's')$$);

@@ -62,6 +62,7 @@ sbp_send_begin(FunctionCallInfo fcinfo, SbpSend *send)
 {
 	text	   *hub;
 
+	sbp_guard();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -74,7 +75,6 @@ sbp_send_begin(FunctionCallInfo fcinfo, SbpSend *send)
 	send->hub = VARDATA_ANY(hub);
 	send->hublen = VARSIZE_ANY_EXHDR(hub);
 	sbp_check_name(send->hub, send->hublen, "hub name", SBP_HUB_NAME_MAX, 0);
-	sbp_guard();
 	PreventCommandIfReadOnly("signalr_bp.send()");
 	sbp_resolve_app(PG_GETARG_TEXT_PP(0), GetUserId(), &send->app);
 }

@@ -237,6 +237,7 @@ sbp_signalr_append_sql(PG_FUNCTION_ARGS)
 	SbpApp		app;
 	StringInfoData buf;
 
+	sbp_guard();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		elog(ERROR, "_append needs an application and a kind");
 	kind = PG_GETARG_INT32(1);

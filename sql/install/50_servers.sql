@@ -23,6 +23,10 @@ AS $$
 DECLARE
 	v signalr_bp.server;
 BEGIN
+	PERFORM signalr_bp._guard();
+	IF p_server IS NULL THEN
+		RAISE EXCEPTION 'server name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
 	SELECT * INTO v FROM signalr_bp.server WHERE app_id = p_app AND name = p_server FOR KEY SHARE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'hub server "%" is not registered', p_server
@@ -42,6 +46,7 @@ AS $$
 DECLARE
 	v_epoch integer;
 BEGIN
+	PERFORM signalr_bp._guard();
 	IF EXISTS (SELECT FROM signalr_bp.registry_alive WHERE app_id = p_app) THEN
 		SELECT registry_epoch INTO v_epoch FROM signalr_bp.application WHERE id = p_app;
 	ELSE
@@ -103,6 +108,7 @@ DECLARE
 	v_gone text[];
 	v_count integer;
 BEGIN
+	PERFORM signalr_bp._guard();
 	DELETE FROM signalr_bp.server WHERE app_id = p_app AND name = p_server;
 	IF NOT FOUND THEN
 		RETURN 0;
@@ -135,8 +141,11 @@ RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	RETURN signalr_bp._remove_server(signalr_bp._app_id(app), server, 'stopped');
+	PERFORM signalr_bp._check_name(server, 'server name', 150);
+	RETURN signalr_bp._remove_server(v_app, server, 'stopped');
 END
 $$;
 COMMENT ON FUNCTION signalr_bp.deregister_server(text, text) IS
@@ -152,6 +161,7 @@ DECLARE
 	v record;
 	v_reaped integer := 0;
 BEGIN
+	PERFORM signalr_bp._guard();
 	FOR v IN
 		SELECT s.app_id, s.name FROM signalr_bp.server s
 		  JOIN signalr_bp.application a ON a.id = s.app_id

@@ -80,6 +80,7 @@ DECLARE
 	v_server text;
 	v_hub text;
 BEGIN
+	PERFORM signalr_bp._guard();
 	DELETE FROM signalr_bp.connection WHERE app_id = p_app AND connection_id = p_connection
 	RETURNING server, hub INTO v_server, v_hub;
 	IF NOT FOUND THEN

@@ -37,6 +37,7 @@ DECLARE
 	v_holder text;
 	v_hub text;
 BEGIN
+	PERFORM signalr_bp._guard();
 	SELECT c.server, c.hub INTO v_holder, v_hub FROM signalr_bp.connection c
 	 WHERE c.app_id = p_app AND c.connection_id = p_connection
 	   FOR KEY SHARE;
@@ -76,6 +77,7 @@ DECLARE
 	v_holder text;
 	v_hub text;
 BEGIN
+	PERFORM signalr_bp._guard();
 	DELETE FROM signalr_bp.group_member g
 	 WHERE g.app_id = p_app AND g.hub = p_hub AND g.group_name = p_group AND g.connection_id = p_connection;
 	v_removed := FOUND;

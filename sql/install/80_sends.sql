@@ -28,6 +28,7 @@ DECLARE
 	v_keep interval := COALESCE(current_setting('signalr_bp.batch_key_retention', true), '15min')::interval;
 	v_count integer;
 BEGIN
+	PERFORM signalr_bp._guard();
 	DELETE FROM signalr_bp.sent_batch
 	 WHERE ctid = ANY (ARRAY(SELECT b.ctid FROM signalr_bp.sent_batch b
 							  WHERE b.sent_at < pg_catalog.now() - v_keep

@@ -26,6 +26,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	PERFORM signalr_bp._guard();
 	PERFORM signalr_bp._append(p_app, 7, '', ARRAY[p_invocation, p_error], NULL, NULL, 0);
 END
 $$;

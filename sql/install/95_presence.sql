@@ -22,6 +22,8 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
+	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	PERFORM signalr_bp._check_name(group_name, 'group name', 1024);
 	RETURN QUERY SELECT g.connection_id FROM signalr_bp.group_member g
 	 WHERE g.app_id = v_app AND g.hub = group_connections.hub
 	   AND g.group_name = group_connections.group_name
@@ -38,6 +40,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
+	PERFORM signalr_bp._check_name(connection_id, 'connection id', 256);
 	RETURN QUERY SELECT g.group_name FROM signalr_bp.group_member g
 	 WHERE g.app_id = v_app AND g.connection_id = connection_groups.connection_id
 	 ORDER BY 1;
@@ -53,6 +56,8 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
+	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	PERFORM signalr_bp._check_name(user_id, 'user id', 1024);
 	RETURN QUERY SELECT c.connection_id FROM signalr_bp.connection c
 	 WHERE c.app_id = v_app AND c.hub = user_connections.hub AND c.user_id = user_connections.user_id
 	 ORDER BY 1;
@@ -68,6 +73,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
+	PERFORM signalr_bp._check_name(hub, 'hub name', 256);
 	RETURN QUERY SELECT c.user_id, count(*) FROM signalr_bp.connection c
 	 WHERE c.app_id = v_app AND c.hub = online_users.hub AND c.user_id IS NOT NULL
 	 GROUP BY c.user_id ORDER BY 1;
