@@ -4,7 +4,7 @@
 -- in setup.sql, decodes them).
 \set SHOW_CONTEXT never
 
-SELECT signalr_bp.create_application('chat', server_ttl => '10 seconds') > 0 AS created;
+SELECT signalr_bp.create_application('chat', server_ttl => '1 hour') > 0 AS created;
 -- both servers consume the application stream
 SELECT * FROM signalr_bp.register_server('chat', 'srv-1');
 SELECT * FROM signalr_bp.register_server('chat', 'srv-2');
@@ -113,7 +113,7 @@ SELECT received('chat', :next);
 SELECT signalr_bp.heartbeat('chat', 'srv-2');
 SELECT signalr_bp.head('chat/$signalr') AS next \gset
 SELECT signalr_bp.invoke('chat', 'Chat', 'srv-1', 'c2', 'inv-5', 'ask c2');
-UPDATE signalr_bp.server SET heartbeat_at = now() - interval '11 seconds' WHERE name = 'srv-2';
+UPDATE signalr_bp.server SET heartbeat_at = now() - interval '61 minutes' WHERE name = 'srv-2';
 SELECT signalr_bp.reap();
 SELECT received('chat', :next);
 SELECT server FROM signalr_bp.servers('chat');

@@ -158,8 +158,9 @@ sbp_send_lists(FunctionCallInfo fcinfo, int kind, int target_arg, bool single,
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be null",
-						kind == SBP_ENV_CONNECTIONS ? "connection ids" :
-						kind == SBP_ENV_GROUPS ? "group names" : "user ids")));
+						kind == SBP_ENV_CONNECTIONS ? (single ? "connection id" : "connection ids") :
+						kind == SBP_ENV_GROUPS ? (single ? "group name" : "group names") :
+						(single ? "user id" : "user ids"))));
 	sbp_send_audience_value(&send, sbp_audience_from_arrays(kind, targets, excluded),
 							payload, NULL);
 	PG_RETURN_VOID();
