@@ -33,7 +33,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 # (preloaded); `make installcheck` uses PGHOST/PGPORT.
 REGRESS = setup streams publish_fetch errors retention privileges signalr audience registry_plans reinstall
 REGRESS_OPTS = --inputdir=.
-ISOLATION = commit_order concurrent_streams retention_race registry_races
+ISOLATION = commit_order concurrent_streams retention_race registry_races stream_limit
 ISOLATION_OPTS =
 
 PG_CONFIG ?= pg_config
