@@ -28,6 +28,7 @@ mkdir -p "$out"
 dir=$(mktemp -d); chmod 755 "$dir"
 redis_pid=
 cleanup() {
+	set +e   # a kill of a process that has exited must not end the cleanup
 	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
 	[ -d "$dir/standby" ] && sbp_pg_stop "$dir/standby"
 	sbp_pg_stop "$dir/primary"

@@ -32,6 +32,7 @@ dotnet build -c Release -o "$bin" bench/signalr/SignalRBench.csproj >"$dir/build
 pids=()
 redis_pid=
 cleanup() {
+	set +e   # a kill of a server that has exited must not end the cleanup
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null
 	sbp_pg_stop "$dir/pg"
