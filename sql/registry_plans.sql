@@ -58,6 +58,7 @@ BEGIN
 	PERFORM count(*) FROM signalr_bp.group_connections('plans', 'Hub', 'g2');
 	PERFORM count(*) FROM signalr_bp.connection_groups('plans', 'c2');
 	PERFORM count(*) FROM signalr_bp.user_connections('plans', 'Hub', 'u2');
+	PERFORM count(*) FROM signalr_bp.online_users('plans', 'Hub');
 	PERFORM signalr_bp.lookup_connection('plans', 'c3');
 	PERFORM signalr_bp.connection_count('plans', 'Hub');
 	PERFORM count(*) FROM signalr_bp.servers('plans');

@@ -66,9 +66,14 @@ $$;
 COMMENT ON FUNCTION signalr_bp.user_connections(text, text, text) IS
 'the connections of a user, across all servers';
 
+-- It reads a whole hub.  In (hub, user) index order, with no sort: before the
+-- first ANALYZE the planner would pick a bitmap scan and a sort that spills to
+-- disk (2.6x slower at 200,000 connections), after it a sequential scan.
 CREATE FUNCTION signalr_bp.online_users(app text, hub text)
 RETURNS TABLE (user_id text, connections bigint) LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
