@@ -31,7 +31,7 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
 # pg_regress and isolation tests run against a server started by scripts/test
 # (preloaded); `make installcheck` uses PGHOST/PGPORT.
-REGRESS = setup streams publish_fetch errors retention privileges signalr audience registry_plans reinstall
+REGRESS = setup streams publish_fetch errors guc_range retention privileges signalr audience registry_plans reinstall
 REGRESS_OPTS = --inputdir=.
 ISOLATION = commit_order concurrent_streams retention_race registry_races stream_limit
 ISOLATION_OPTS =
