@@ -10,6 +10,15 @@
 #error "signalr_bp requires PostgreSQL 14 or later"
 #endif
 
+/*
+ * PG18 replaced the pg_attribute_noreturn() suffix with a pg_noreturn prefix
+ * (C11 _Noreturn) and removed the suffix; older servers get the prefix from
+ * the old attribute, which GCC and clang accept before a declaration too.
+ */
+#if PG_VERSION_NUM < 180000 && !defined(pg_noreturn)
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
 /* PG15 added the shmem_request_hook; before it, space is requested in _PG_init. */
 #if PG_VERSION_NUM >= 150000
 #define SBP_HAVE_SHMEM_REQUEST_HOOK 1

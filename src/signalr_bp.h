@@ -82,7 +82,7 @@ typedef struct SbpApplication
 
 extern bool sbp_lookup_application(const char *name, Oid user, bool missing_ok,
 								   SbpApplication *out);
-extern void sbp_no_such_application(const char *name) pg_attribute_noreturn();
+pg_noreturn extern void sbp_no_such_application(const char *name);
 extern void sbp_applications_reset(void);
 
 /* streams.c */
