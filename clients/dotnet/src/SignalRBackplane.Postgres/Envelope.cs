@@ -3,43 +3,142 @@ using System.Text;
 
 namespace SignalRBackplane.Postgres;
 
-/// <summary>What the extension appends to a hub server's stream (format in src/signalr.c).</summary>
+/// <summary>What one envelope of the application stream asks of its readers (format in src/signalr.c).</summary>
 internal enum EnvelopeKind : byte
 {
-    All = 1,          // ids: excluded connections
-    Connections = 2,  // ids: local connections to deliver to
-    Invoke = 3,       // ids: connection, invocation, invoking server
-    Result = 4,       // ids: invocation; payload: the completion
-    Failed = 5,       // ids: invocation, error message
-    Cancel = 6,       // ids: connection, invocation
-    Joined = 7,       // ids: connection, group (another server added our connection)
-    Left = 8,         // ids: connection, group (another server removed it)
+    All = 1,          // list 2: excluded connections
+    Connections = 2,  // list 1: connection ids; list 2: excluded
+    Groups = 3,       // list 1: group names; list 2: excluded
+    Users = 4,        // list 1: user ids; list 2: excluded
+    Invoke = 5,       // list 1: connection, invocation, invoking server
+    Result = 6,       // list 1: invocation; payload: the completion
+    Failed = 7,       // list 1: invocation, error text
+    Cancel = 8,       // list 1: connection, invocation
+    Joined = 9,       // list 1: connection, group (changed by someone other than its holder)
+    Left = 10,        // list 1: connection, group
 }
 
-internal readonly record struct Envelope(EnvelopeKind Kind, string Hub, string[] Ids, ReadOnlyMemory<byte> Payload)
+[Flags]
+internal enum EnvelopeFlags : byte
 {
+    None = 0,
+    Keyed = 1,         // a 16-byte batch key follows the flags
+    Unregistered = 2,  // joined: the registry did not know the connection; its holder registers the membership
+}
+
+/// <summary>
+/// One envelope, version 2: version, kind, flags, [batch key], hub, list 1,
+/// list 2, payload; integers big-endian, names as uint16 length + UTF-8.
+/// </summary>
+internal readonly record struct Envelope(EnvelopeKind Kind, EnvelopeFlags Flags, Guid? BatchKey, string Hub,
+                                         string[] List1, string[] List2, ReadOnlyMemory<byte> Payload)
+{
+    public const byte Version = 2;
+
+    public bool IsMessage => Kind is >= EnvelopeKind.All and <= EnvelopeKind.Users;
+
+    /// <summary>Parses one envelope; InvalidDataException when it is not a well-formed version 2 envelope.</summary>
     public static Envelope Parse(ReadOnlyMemory<byte> data)
     {
         var s = data.Span;
-        if (s.Length < 8 || s[0] != 1)
-            throw new InvalidDataException("unknown envelope version");
+        int pos = 0;
+        if (s.Length < 3)
+            throw new InvalidDataException("truncated envelope");
+        if (s[0] != Version)
+            throw new InvalidDataException($"unknown envelope version {s[0]}");
         var kind = (EnvelopeKind) s[1];
-        int pos = 2;
-        int hubLen = BinaryPrimitives.ReadUInt16BigEndian(s[pos..]);
-        pos += 2;
-        string hub = Encoding.UTF8.GetString(s.Slice(pos, hubLen));
-        pos += hubLen;
-        int count = checked((int) BinaryPrimitives.ReadUInt32BigEndian(s[pos..]));
-        pos += 4;
-        var ids = new string[count];
-        for (int i = 0; i < count; i++)
+        if (kind is < EnvelopeKind.All or > EnvelopeKind.Left)
+            throw new InvalidDataException($"unknown envelope kind {s[1]}");
+        var flags = (EnvelopeFlags) s[2];
+        pos = 3;
+        Guid? key = null;
+        if ((flags & EnvelopeFlags.Keyed) != 0)
         {
-            int len = BinaryPrimitives.ReadUInt16BigEndian(s[pos..]);
-            pos += 2;
-            ids[i] = Encoding.UTF8.GetString(s.Slice(pos, len));
-            pos += len;
+            Need(s, pos, 16);
+            // a uuid's 16 bytes in network order, as PostgreSQL stores it
+            key = new Guid(s.Slice(pos, 16), bigEndian: true);
+            pos += 16;
         }
-        return new Envelope(kind, hub, ids, data[pos..]);
+        string hub = ReadName(s, ref pos);
+        var list1 = ReadList(s, ref pos);
+        var list2 = ReadList(s, ref pos);
+        return new Envelope(kind, flags, key, hub, list1, list2, data[pos..]);
+    }
+
+    private static void Need(ReadOnlySpan<byte> s, int pos, int n)
+    {
+        if (n < 0 || s.Length - pos < n)
+            throw new InvalidDataException("truncated envelope");
+    }
+
+    private static string ReadName(ReadOnlySpan<byte> s, ref int pos)
+    {
+        Need(s, pos, 2);
+        int len = BinaryPrimitives.ReadUInt16BigEndian(s[pos..]);
+        pos += 2;
+        Need(s, pos, len);
+        string name = len == 0 ? "" : Encoding.UTF8.GetString(s.Slice(pos, len));
+        pos += len;
+        return name;
+    }
+
+    private static string[] ReadList(ReadOnlySpan<byte> s, ref int pos)
+    {
+        Need(s, pos, 4);
+        uint count = BinaryPrimitives.ReadUInt32BigEndian(s[pos..]);
+        pos += 4;
+        // each name takes at least its 2-byte length: a count beyond that is corrupt
+        if (count > (uint) (s.Length - pos) / 2)
+            throw new InvalidDataException("truncated envelope");
+        if (count == 0)
+            return Array.Empty<string>();
+        var list = new string[count];
+        for (int i = 0; i < list.Length; i++)
+            list[i] = ReadName(s, ref pos);
+        return list;
+    }
+
+    /// <summary>Writes an envelope as the extension does (for tests and tools).</summary>
+    public static byte[] Write(EnvelopeKind kind, EnvelopeFlags flags, Guid? key, string hub,
+                               IReadOnlyList<string> list1, IReadOnlyList<string> list2, ReadOnlySpan<byte> payload)
+    {
+        if (key.HasValue)
+            flags |= EnvelopeFlags.Keyed;
+        else
+            flags &= ~EnvelopeFlags.Keyed;
+        using var ms = new MemoryStream();
+        ms.WriteByte(Version);
+        ms.WriteByte((byte) kind);
+        ms.WriteByte((byte) flags);
+        if (key.HasValue)
+        {
+            Span<byte> k = stackalloc byte[16];
+            key.Value.TryWriteBytes(k, bigEndian: true, out _);
+            ms.Write(k);
+        }
+        WriteName(ms, hub);
+        WriteList(ms, list1);
+        WriteList(ms, list2);
+        ms.Write(payload);
+        return ms.ToArray();
+    }
+
+    private static void WriteName(MemoryStream ms, string name)
+    {
+        var bytes = Encoding.UTF8.GetBytes(name);
+        Span<byte> len = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16BigEndian(len, checked((ushort) bytes.Length));
+        ms.Write(len);
+        ms.Write(bytes);
+    }
+
+    private static void WriteList(MemoryStream ms, IReadOnlyList<string> list)
+    {
+        Span<byte> count = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(count, (uint) list.Count);
+        ms.Write(count);
+        foreach (var name in list)
+            WriteName(ms, name);
     }
 }
 
@@ -74,9 +173,10 @@ internal static class Payload
         return buf;
     }
 
+    /// <summary>The protocol forms of a payload; InvalidDataException when it is malformed.</summary>
     public static List<Microsoft.AspNetCore.SignalR.SerializedMessage> Read(ReadOnlyMemory<byte> payload)
     {
-        var list = new List<Microsoft.AspNetCore.SignalR.SerializedMessage>();
+        var list = new List<Microsoft.AspNetCore.SignalR.SerializedMessage>(2);
         var s = payload.Span;
         if (s.Length == 0 || s[0] != Marker)
         {
@@ -84,15 +184,21 @@ internal static class Payload
             list.Add(new Microsoft.AspNetCore.SignalR.SerializedMessage("json", payload));
             return list;
         }
+        if (s.Length < 2)
+            throw new InvalidDataException("truncated payload");
         int count = s[1];
         int pos = 2;
         for (int i = 0; i < count; i++)
         {
+            if (pos >= s.Length || s.Length - pos - 1 < s[pos] + 4)
+                throw new InvalidDataException("truncated payload");
             int n = s[pos];
             string name = Encoding.ASCII.GetString(s.Slice(pos + 1, n));
             pos += 1 + n;
             int len = BinaryPrimitives.ReadInt32BigEndian(s[pos..]);
             pos += 4;
+            if (len < 0 || s.Length - pos < len)
+                throw new InvalidDataException("truncated payload");
             list.Add(new Microsoft.AspNetCore.SignalR.SerializedMessage(name, payload.Slice(pos, len)));
             pos += len;
         }
@@ -112,6 +218,8 @@ internal static class Payload
 
     public static (string Protocol, ReadOnlyMemory<byte> Bytes) ReadSingle(ReadOnlyMemory<byte> payload)
     {
+        if (payload.Length == 0 || payload.Length < 1 + payload.Span[0])
+            throw new InvalidDataException("truncated completion");
         int n = payload.Span[0];
         return (Encoding.ASCII.GetString(payload.Span.Slice(1, n)), payload[(1 + n)..]);
     }

@@ -31,12 +31,34 @@ public sealed class PostgresBackplaneOptions
     public TimeSpan BatchWindow { get; set; } = TimeSpan.Zero;
 
     /// <summary>
-    /// When a send's Task completes: once its batch committed (the default:
-    /// errors reach the caller), or once it is queued in order behind the
-    /// batch in flight (a caller sending one message at a time is not held
-    /// to one commit per message; errors are logged).
+    /// When a send's Task completes: <see cref="SendCompletion.Accepted"/> (the
+    /// default) once PostgreSQL committed it without waiting for the disk;
+    /// <see cref="SendCompletion.Committed"/> after a durable commit;
+    /// <see cref="SendCompletion.Queued"/> once queued. In every mode the
+    /// adapter keeps the send until it is confirmed and sends it again after a
+    /// connection error, restart or failover.
     /// </summary>
-    public SendCompletion SendCompletion { get; set; } = SendCompletion.Committed;
+    public SendCompletion SendCompletion { get; set; } = SendCompletion.Accepted;
+
+    /// <summary>
+    /// How long a send may stay unconfirmed (not read back from the stream,
+    /// or for Committed not committed) before it is reported lost: an Error
+    /// log line, the signalr_bp.send.failed metric, and an exception to a
+    /// caller that still waits.
+    /// </summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Most sends kept unconfirmed; when it is reached, new sends wait.</summary>
+    public int MaxUnconfirmedSends { get; set; } = 10_000;
+
+    /// <summary>
+    /// Most bytes that wait for one slow client behind its pending write; a
+    /// connection that needs more is aborted, and nobody else waits for it.
+    /// </summary>
+    public long ConnectionBufferSize { get; set; } = 1024 * 1024;
+
+    /// <summary>A connection whose write does not complete within this time is aborted (SignalR's TransportSendTimeout is 10 s).</summary>
+    public TimeSpan ConnectionWriteTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Most sends in one batched call.</summary>
     public int MaxBatchSize { get; set; } = 256;
@@ -57,10 +79,16 @@ public sealed class PostgresBackplaneOptions
     public TimeSpan ClientResultTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }
 
-/// <summary>When a send's Task completes.</summary>
+/// <summary>When a send's Task completes (what each guarantees: clients/dotnet/README.md).</summary>
 public enum SendCompletion
 {
-    /// <summary>After the transaction that appended it committed.</summary>
+    /// <summary>
+    /// After its transaction committed with synchronous_commit off: PostgreSQL
+    /// has it, as Redis has a PUBLISH; it is durable a few milliseconds later
+    /// and resent by the adapter if a crash loses it first.
+    /// </summary>
+    Accepted,
+    /// <summary>After its transaction committed durably (the server's synchronous_commit, on by default).</summary>
     Committed,
     /// <summary>After it was queued, in order, for the next batch.</summary>
     Queued,

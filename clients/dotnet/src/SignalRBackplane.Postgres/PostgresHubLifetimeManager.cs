@@ -10,10 +10,13 @@ using Npgsql;
 namespace SignalRBackplane.Postgres;
 
 /// <summary>
-/// HubLifetimeManager over signalr_bp: the registry, groups and routing live in
-/// PostgreSQL; this class serializes once per protocol, sends through the
-/// backplane's batched calls, and delivers what arrives on this server's stream
-/// to its local connections.
+/// HubLifetimeManager over signalr_bp. Sends go to the application stream
+/// through the backplane's send queue, serialized once per protocol; this
+/// server reads every envelope of the stream back and delivers those of its
+/// hub to the local connections they name, filtering with what it holds in
+/// memory (connections, users, groups: LocalConnections), each connection
+/// written through its own bounded writer. The registry in PostgreSQL serves
+/// presence, client results and the rebuild after a crash.
 /// </summary>
 public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>, IBackplaneHub, IDisposable
     where THub : Hub
@@ -22,14 +25,15 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     private readonly ILogger _logger;
     private readonly IHubProtocol[] _hubProtocols;
     private readonly IHubProtocolResolver _protocols;
-    private readonly HubConnectionStore _connections = new();
-    // groups of local connections, to rebuild the registry after it was lost
-    // (changes made by other servers arrive as Joined and Left envelopes)
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, byte>> _localGroups = new();
+    private readonly LocalConnections _local = new();
     // client results this server asked for: invocation id -> pending result
     private readonly ConcurrentDictionary<string, PendingInvocation> _invocations = new();
     // client results other servers asked of our connections: invocation id -> connection id
     private readonly ConcurrentDictionary<string, string> _remoteInvocations = new();
+    // protocols no form of a message could be made for, reported once each
+    private readonly ConcurrentDictionary<string, byte> _unservable = new();
+    // the consumer's scratch list of targets
+    private readonly List<LocalConnection> _targets = new();
     private readonly string _hub = typeof(THub).Name;
 
     /// <summary>Created by SignalR for each hub type; attaches to the process's <see cref="PostgresBackplane"/>.</summary>
@@ -52,17 +56,40 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     public override async Task OnConnectedAsync(HubConnectionContext connection)
     {
         await _backplane.Ready;
-        _connections.Add(connection);
-        await _backplane.ExecuteAsync("SELECT signalr_bp.connect($1, $2, $3, $4, $5)", connection.ConnectionAborted,
-                                      _backplane.Application, _backplane.ServerName, _hub,
-                                      connection.ConnectionId, connection.UserIdentifier);
+        var options = _backplane.Options;
+        var local = new LocalConnection(connection, new ConnectionWriter(connection, options.ConnectionBufferSize, Aborted));
+        // delivered to from now on: the stream is filtered with what this server holds
+        _local.Add(local);
+        try
+        {
+            try
+            {
+                await Connect(connection);
+            }
+            catch (PostgresException ex) when (ex.SqlState == "SB003")
+            {
+                // the registry lost this server (a crash, a failover): register again now
+                await _backplane.RegisterAgainAsync($"hub server \"{_backplane.ServerName}\" is not registered", connection.ConnectionAborted);
+                await Connect(connection);
+            }
+        }
+        catch
+        {
+            _local.Remove(connection.ConnectionId);
+            local.Writer.Close();
+            throw;
+        }
     }
+
+    private Task Connect(HubConnectionContext connection) =>
+        _backplane.ExecuteAsync("SELECT signalr_bp.connect($1, $2, $3, $4, $5)", connection.ConnectionAborted,
+                                _backplane.Application, _backplane.ServerName, _hub,
+                                connection.ConnectionId, connection.UserIdentifier);
 
     /// <inheritdoc />
     public override async Task OnDisconnectedAsync(HubConnectionContext connection)
     {
-        _connections.Remove(connection);
-        _localGroups.TryRemove(connection.ConnectionId, out _);
+        _local.Remove(connection.ConnectionId)?.Writer.Close();
         foreach (var (id, pending) in _invocations)
             if (pending.ConnectionId == connection.ConnectionId)
                 pending.Fail($"Connection '{connection.ConnectionId}' disconnected.");
@@ -71,62 +98,76 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                                       _backplane.Application, connection.ConnectionId);
     }
 
+    // a slow client's writes overflowed or hung: it was aborted, nobody else waited for it
+    private void Aborted(HubConnectionContext connection, string reason)
+    {
+        Metrics.ConnectionsAborted.Add(1);
+        _logger.LogWarning("connection {Connection} of hub {Hub} aborted: {Reason}", connection.ConnectionId, _hub, reason);
+    }
+
+    void IBackplaneHub.CheckHungWrites(long now)
+    {
+        var timeout = _backplane.Options.ConnectionWriteTimeout;
+        foreach (var c in _local.All)
+            c.Writer.CheckHung(now, timeout);
+    }
+
     // ---- sends: one audience each, batched by the backplane ----
 
     // once per protocol in use, whatever the number of receivers
     private List<SerializedMessage> Serialize(HubMessage message) =>
         _hubProtocols.Select(p => new SerializedMessage(p.Name, p.GetMessageBytes(message))).ToList();
 
-    private Task Send(string audience, string method, object?[] args)
+    private Task Send(string audience, string method, object?[] args, CancellationToken ct = default)
     {
         var message = new InvocationMessage(method, args);
-        return _backplane.SendAsync(_hub, audience, Payload.Write(Serialize(message)));
+        return _backplane.SendAsync(_hub, audience, Payload.Write(Serialize(message)), ct);
     }
 
     /// <inheritdoc />
     public override Task SendAllAsync(string methodName, object?[] args, CancellationToken cancellationToken = default) =>
-        Send("all", methodName, args);
+        Send("all", methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendAllExceptAsync(string methodName, object?[] args, IReadOnlyList<string> excludedConnectionIds,
                                             CancellationToken cancellationToken = default) =>
-        Send("all" + Except(excludedConnectionIds), methodName, args);
+        Send("all" + Except(excludedConnectionIds), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendConnectionAsync(string connectionId, string methodName, object?[] args,
                                              CancellationToken cancellationToken = default) =>
-        Send("connections " + List(new[] { connectionId }), methodName, args);
+        Send("connections " + List(new[] { connectionId }), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendConnectionsAsync(IReadOnlyList<string> connectionIds, string methodName, object?[] args,
                                               CancellationToken cancellationToken = default) =>
-        Send("connections " + List(connectionIds), methodName, args);
+        Send("connections " + List(connectionIds), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendGroupAsync(string groupName, string methodName, object?[] args,
                                         CancellationToken cancellationToken = default) =>
-        Send("groups " + List(new[] { groupName }), methodName, args);
+        Send("groups " + List(new[] { groupName }), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendGroupsAsync(IReadOnlyList<string> groupNames, string methodName, object?[] args,
                                          CancellationToken cancellationToken = default) =>
-        Send("groups " + List(groupNames), methodName, args);
+        Send("groups " + List(groupNames), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendGroupExceptAsync(string groupName, string methodName, object?[] args,
                                               IReadOnlyList<string> excludedConnectionIds,
                                               CancellationToken cancellationToken = default) =>
-        Send("groups " + List(new[] { groupName }) + Except(excludedConnectionIds), methodName, args);
+        Send("groups " + List(new[] { groupName }) + Except(excludedConnectionIds), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendUserAsync(string userId, string methodName, object?[] args,
                                        CancellationToken cancellationToken = default) =>
-        Send("users " + List(new[] { userId }), methodName, args);
+        Send("users " + List(new[] { userId }), methodName, args, cancellationToken);
 
     /// <inheritdoc />
     public override Task SendUsersAsync(IReadOnlyList<string> userIds, string methodName, object?[] args,
                                         CancellationToken cancellationToken = default) =>
-        Send("users " + List(userIds), methodName, args);
+        Send("users " + List(userIds), methodName, args, cancellationToken);
 
     // the audience type's text form, every name quoted
     private static string List(IEnumerable<string> names)
@@ -144,15 +185,16 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     private static string Except(IReadOnlyList<string>? excluded) =>
         excluded is { Count: > 0 } ? " except " + List(excluded) : "";
 
-    // ---- groups: any server's connection, no acknowledgement round trip ----
+    // ---- groups: local ones at once in memory; any server's through the registry ----
 
     /// <inheritdoc />
     public override async Task AddToGroupAsync(string connectionId, string groupName, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(groupName);
-        if (_connections[connectionId] != null)
-            _localGroups.GetOrAdd(connectionId, _ => new())[groupName] = 0;
+        // a local connection is in the group for every message read from now on; for
+        // another server's connection, the engine appends a joined envelope to the stream
+        _local.AddToGroup(connectionId, groupName);
         await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", cancellationToken,
                                       _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
@@ -162,39 +204,44 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     {
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(groupName);
-        if (_localGroups.TryGetValue(connectionId, out var groups))
-            groups.TryRemove(groupName, out _);
+        _local.RemoveFromGroup(connectionId, groupName);
         await _backplane.ExecuteAsync("SELECT signalr_bp.remove_from_group($1, $2, $3, $4, $5)", cancellationToken,
                                       _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
     async Task IBackplaneHub.ReRegisterAsync(CancellationToken ct)
     {
-        var ids = new List<string>();
-        var users = new List<string?>();
-        foreach (var c in _connections)
+        var all = _local.All;
+        for (int i = 0; i < all.Length; i += 1000)
         {
-            ids.Add(c.ConnectionId);
-            users.Add(c.UserIdentifier);
-        }
-        if (ids.Count > 0)
+            var chunk = all.Skip(i).Take(1000).ToArray();
             await _backplane.ExecuteAsync("SELECT signalr_bp.connect_many($1, $2, $3, $4, $5)", ct,
                                           _backplane.Application, _backplane.ServerName, _hub,
-                                          ids.ToArray(), users.ToArray());
-        var members = new List<string>();
-        var groupNames = new List<string>();
-        foreach (var (connectionId, groups) in _localGroups)
-            foreach (var group in groups.Keys)
-            {
-                members.Add(connectionId);
-                groupNames.Add(group);
-            }
-        for (int i = 0; i < members.Count; i += 1000)
+                                          chunk.Select(c => c.Id).ToArray(), chunk.Select(c => c.User).ToArray());
+        }
+        var (members, groupNames) = _local.Memberships();
+        for (int i = 0; i < members.Length; i += 1000)
         {
-            int n = Math.Min(1000, members.Count - i);
+            int n = Math.Min(1000, members.Length - i);
             await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_groups($1, $2, $3, $4, $5)", ct,
-                                          _backplane.Application, _hub, members.GetRange(i, n).ToArray(),
-                                          groupNames.GetRange(i, n).ToArray(), _backplane.ServerName);
+                                          _backplane.Application, _hub, members[i..(i + n)],
+                                          groupNames[i..(i + n)], _backplane.ServerName);
+        }
+    }
+
+    // a joined envelope the registry could not route (it did not know the connection):
+    // the holder, this server, registers the membership itself (which appends nothing)
+    private async Task RegisterMembershipAsync(string connectionId, string group)
+    {
+        try
+        {
+            await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", CancellationToken.None,
+                                          _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
+        }
+        catch (Exception ex)
+        {
+            // the registry rebuild replays it from memory anyway
+            _logger.LogDebug(ex, "registering {Connection} in group {Group} failed", connectionId, group);
         }
     }
 
@@ -242,9 +289,9 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         var message = new InvocationMessage(invocationId, methodName, args);
         try
         {
-            var local = _connections[connectionId];
+            var local = _local[connectionId];
             if (local != null)
-                await local.WriteAsync(message, cancellationToken);
+                local.Writer.Write(new SerializedHubMessage(message));
             else
             {
                 try
@@ -284,7 +331,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         try
         {
             if (local)
-                await (_connections[connectionId]?.WriteAsync(new CancelInvocationMessage(invocationId)) ?? ValueTask.CompletedTask);
+                _local[connectionId]?.Writer.Write(new SerializedHubMessage(new CancelInvocationMessage(invocationId)));
             else
                 await _backplane.ExecuteAsync("SELECT signalr_bp.cancel_invocation($1, $2)", CancellationToken.None,
                                               _backplane.Application, invocationId);
@@ -314,7 +361,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                     $"Connection ID '{connectionId}' is not valid for invocation ID '{result.InvocationId}'.");
             _remoteInvocations.TryRemove(result.InvocationId!, out _);
             // the result arrived as RawResult in this client's protocol: forward it as is
-            var connection = _connections[connectionId];
+            var connection = _local[connectionId]?.Context;
             var protocol = connection?.Protocol ?? _protocols.GetProtocol("json", null)!;
             var bytes = protocol.GetMessageBytes(result);
             await _backplane.ExecuteAsync("SELECT signalr_bp.complete_invocation($1, $2, $3)", CancellationToken.None,
@@ -340,105 +387,114 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         return false;
     }
 
-    // ---- delivering what arrives on this server's stream ----
+    // ---- delivering what this server reads from the application stream ----
 
-    async Task IBackplaneHub.DeliverAsync(Envelope envelope)
+    void IBackplaneHub.Deliver(in Envelope envelope)
     {
+        var list1 = envelope.List1;
         switch (envelope.Kind)
         {
             case EnvelopeKind.All:
-                {
-                    var message = Message(envelope.Payload);
-                    var excluded = envelope.Ids;
-                    var tasks = new List<Task>(_connections.Count);
-                    foreach (var c in _connections)
-                        if (excluded.Length == 0 || Array.IndexOf(excluded, c.ConnectionId) < 0)
-                            tasks.Add(Write(c, message));
-                    await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                    break;
-                }
             case EnvelopeKind.Connections:
+            case EnvelopeKind.Groups:
+            case EnvelopeKind.Users:
                 {
-                    var message = Message(envelope.Payload);
-                    var tasks = new List<Task>(envelope.Ids.Length);
-                    foreach (var id in envelope.Ids)
-                        if (_connections[id] is { } c)
-                            tasks.Add(Write(c, message));
-                    await Task.WhenAll(tasks).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    _local.Match(envelope.Kind, list1, envelope.List2, _targets);
+                    if (_targets.Count == 0)
+                        return;   // nobody here: the payload is not even read
+                    var (message, missing) = Prepare(envelope.Payload);
+                    foreach (var c in _targets)
+                        if (missing == null || !missing.Contains(c.Protocol))
+                            c.Writer.Write(message);
+                    _targets.Clear();
                     break;
                 }
-            case EnvelopeKind.Invoke:
+            case EnvelopeKind.Invoke when list1.Length >= 2:
                 {
-                    string connectionId = envelope.Ids[0], invocationId = envelope.Ids[1];
-                    if (_connections[connectionId] is { } c)
+                    string connectionId = list1[0], invocationId = list1[1];
+                    if (_local[connectionId] is { } c)
                     {
                         _remoteInvocations[invocationId] = connectionId;
-                        await Write(c, Message(envelope.Payload));
+                        var (message, missing) = Prepare(envelope.Payload);
+                        if (missing == null || !missing.Contains(c.Protocol))
+                            c.Writer.Write(message);
                     }
                     break;
                 }
-            case EnvelopeKind.Result:
+            case EnvelopeKind.Result when list1.Length >= 1:
                 {
-                    if (!_invocations.TryGetValue(envelope.Ids[0], out var pending))
+                    if (!_invocations.TryGetValue(list1[0], out var pending))
                         break;
-                    var (name, bytes) = Payload.ReadSingle(envelope.Payload);
-                    var protocol = _protocols.GetProtocol(name, null);
-                    var seq = new ReadOnlySequence<byte>(bytes);
-                    if (protocol != null && protocol.TryParseMessage(ref seq, new ResultBinder(pending.ResultType), out var parsed)
-                        && parsed is CompletionMessage completion)
-                        pending.Complete(completion);
-                    else
-                        pending.FailRemote($"Unreadable result of invocation '{envelope.Ids[0]}'.");
+                    try
+                    {
+                        var (name, bytes) = Payload.ReadSingle(envelope.Payload);
+                        var protocol = _protocols.GetProtocol(name, null);
+                        var seq = new ReadOnlySequence<byte>(bytes);
+                        if (protocol != null && protocol.TryParseMessage(ref seq, new ResultBinder(pending.ResultType), out var parsed)
+                            && parsed is CompletionMessage completion)
+                        {
+                            pending.Complete(completion);
+                            break;
+                        }
+                    }
+                    catch (Exception ex)
+                    {
+                        _logger.LogDebug(ex, "reading the result of invocation {Id} failed", list1[0]);
+                    }
+                    pending.FailRemote($"Unreadable result of invocation '{list1[0]}'.");
                     break;
                 }
-            case EnvelopeKind.Failed:
-                if (_invocations.TryGetValue(envelope.Ids[0], out var failed))
-                    failed.FailRemote(envelope.Ids[1]);
+            case EnvelopeKind.Failed when list1.Length >= 2:
+                if (_invocations.TryGetValue(list1[0], out var failed))
+                    failed.FailRemote(list1[1]);
                 break;
-            case EnvelopeKind.Joined:
-                if (_connections[envelope.Ids[0]] != null)
-                    _localGroups.GetOrAdd(envelope.Ids[0], _ => new())[envelope.Ids[1]] = 0;
-                break;
-            case EnvelopeKind.Left:
-                if (_localGroups.TryGetValue(envelope.Ids[0], out var left))
-                    left.TryRemove(envelope.Ids[1], out _);
-                break;
-            case EnvelopeKind.Cancel:
+            case EnvelopeKind.Cancel when list1.Length >= 2:
                 {
-                    string connectionId = envelope.Ids[0], invocationId = envelope.Ids[1];
+                    string connectionId = list1[0], invocationId = list1[1];
                     _remoteInvocations.TryRemove(invocationId, out _);
-                    if (_connections[connectionId] is { } c)
-                        await c.WriteAsync(new CancelInvocationMessage(invocationId));
+                    _local[connectionId]?.Writer.Write(new SerializedHubMessage(new CancelInvocationMessage(invocationId)));
                     break;
                 }
+            case EnvelopeKind.Joined when list1.Length >= 2:
+                // another server or SQL added our connection to a group
+                if (_local.AddToGroup(list1[0], list1[1]) && (envelope.Flags & EnvelopeFlags.Unregistered) != 0)
+                    _ = RegisterMembershipAsync(list1[0], list1[1]);
+                break;
+            case EnvelopeKind.Left when list1.Length >= 2:
+                _local.RemoveFromGroup(list1[0], list1[1]);
+                break;
         }
     }
 
-    private static (SerializedHubMessage Message, List<SerializedMessage> Forms) Message(ReadOnlyMemory<byte> payload)
+    // the message in every protocol local connections speak (transcoded from JSON when it came
+    // from SQL), and the protocols it could not be given, if any
+    private (SerializedHubMessage Message, string[]? Missing) Prepare(ReadOnlyMemory<byte> payload)
     {
         var forms = Payload.Read(payload);
-        return (new SerializedHubMessage(forms), forms);
+        var inUse = _local.Protocols;
+        var message = Transcoder.Complete(forms, inUse, out int transcoded);
+        if (transcoded > 0)
+            Metrics.Transcoded.Add(transcoded);
+        List<string>? missing = null;
+        foreach (var p in inUse)
+        {
+            if (HasForm(forms, p.Name))
+                continue;
+            (missing ??= new()).Add(p.Name);
+            if (_unservable.TryAdd(p.Name, 0))
+                _logger.LogWarning("a message of hub {Hub} has no {Protocol} form and none could be made " +
+                                   "(only JSON invocations are transcoded); {Protocol} clients do not receive such messages",
+                                   _hub, p.Name, p.Name);
+        }
+        return (message, missing?.ToArray());
     }
 
-    private Task Write(HubConnectionContext connection, (SerializedHubMessage Message, List<SerializedMessage> Forms) m)
+    private static bool HasForm(List<SerializedMessage> forms, string protocol)
     {
-        // a message sent from SQL is JSON only: clients of other protocols cannot read it
-        string protocol = connection.Protocol.Name;
-        if (!m.Forms.Exists(f => f.ProtocolName == protocol))
-        {
-            _logger.LogDebug("no {Protocol} form of a message for {Connection}", protocol, connection.ConnectionId);
-            return Task.CompletedTask;
-        }
-        try
-        {
-            return connection.WriteAsync(m.Message).AsTask();
-        }
-        catch (Exception ex)
-        {
-            // one broken connection must not keep the message from the others
-            _logger.LogDebug(ex, "writing to {Connection} failed", connection.ConnectionId);
-            return Task.CompletedTask;
-        }
+        foreach (var f in forms)
+            if (f.ProtocolName == protocol)
+                return true;
+        return false;
     }
 
     /// <inheritdoc />

@@ -1,0 +1,161 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace SignalRBackplane.Postgres;
+
+// The stream consumer: one session long-polls the application stream from this
+// server's offset, hands each envelope to its hub's lifetime manager (which
+// filters with its local connections and never waits for a client), and tells
+// the send queue which batch keys came back. After any error it reconnects at
+// once and resumes from its offset; nothing committed is skipped.
+public sealed partial class PostgresBackplane
+{
+    private string _stream = "";
+    private long _nextOffset;
+
+    private async Task ConsumeAsync()
+    {
+        var ct = _stopping.Token;
+        var outage = new Outage("stream consumer", _options.ServerName, _logger);
+        int failures = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var conn = await _consumerSource.OpenConnectionAsync(ct);
+                // not prepared: a transaction-mode pooler may run each statement on another server session
+                await using var cmd = new NpgsqlCommand(
+                    "SELECT next_offset, message_count, messages FROM signalr_bp.fetch_packed($1, $2, $3, $4)", conn);
+                var stream = new NpgsqlParameter<string> { TypedValue = _stream };
+                var offset = new NpgsqlParameter<long> { TypedValue = NextOffset };
+                cmd.Parameters.Add(stream);
+                cmd.Parameters.Add(offset);
+                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.FetchMaxBytes });
+                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = (int) _options.PollWait.TotalMilliseconds });
+                while (!ct.IsCancellationRequested)
+                {
+                    offset.TypedValue = NextOffset;
+                    stream.TypedValue = _stream;
+                    long started = Stopwatch.GetTimestamp();
+                    long next;
+                    byte[] messages;
+                    await using (var reader = await cmd.ExecuteReaderAsync(ct))
+                    {
+                        await reader.ReadAsync(ct);
+                        next = reader.GetInt64(0);
+                        messages = reader.GetFieldValue<byte[]>(2);
+                    }
+                    if (failures > 0)
+                    {
+                        // back after an error: a restart or failover may have lost the registry
+                        // and commits not yet durable; check both now, not at the next heartbeat
+                        failures = 0;
+                        outage.Succeeded();
+                        CheckRegistrySoon();
+                        _sends.RequestResend();
+                    }
+                    Dispatch(messages);
+                    Interlocked.Exchange(ref _nextOffset, next);
+                    // a fetch that was not cut short read everything committed when it began
+                    if (messages.Length < _options.FetchMaxBytes / 2)
+                        _sends.ConsumerCaughtUp(started);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (PostgresException ex) when (ex.SqlState is "SB001" or "SB002")
+            {
+                // the stream cannot give what we asked for: say so, and go on from its head
+                _logger.LogError(ex, "hub server {Server} lost messages of its stream", _options.ServerName);
+                try
+                {
+                    Interlocked.Exchange(ref _nextOffset, await ScalarAsync<long>("SELECT signalr_bp.head($1)", ct, _stream));
+                    _sends.RequestResend();
+                }
+                catch (Exception inner) when (!ct.IsCancellationRequested)
+                {
+                    _logger.LogDebug(inner, "reading the head of {Stream} failed", _stream);
+                }
+            }
+            catch (Exception ex)
+            {
+                if (ct.IsCancellationRequested)
+                    return;
+                Metrics.Reconnects.Add(1);
+                outage.Failed(ex);
+                if (failures > 0)
+                    _logger.LogDebug(ex, "stream consumer of {Server} failed again; resuming from offset {Offset}",
+                                     _options.ServerName, NextOffset);
+                ForgetHostStates();
+                // at once the first time (a terminated session, a failover), then backing off
+                var delay = failures == 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(failures, 5)));
+                failures++;
+                try
+                {
+                    await Task.Delay(delay, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    // [int64 offset][int32 length][envelope] per message
+    private void Dispatch(byte[] packed)
+    {
+        int pos = 0, count = 0;
+        var hubs = _hubs;
+        while (pos + 12 <= packed.Length)
+        {
+            int len = BinaryPrimitives.ReadInt32BigEndian(packed.AsSpan(pos + 8));
+            if (len < 0 || packed.Length - pos - 12 < len)
+            {
+                _logger.LogError("a fetch of {Stream} returned a malformed batch", _stream);
+                break;
+            }
+            var data = packed.AsMemory(pos + 12, len);
+            pos += 12 + len;
+            count++;
+            Envelope envelope;
+            try
+            {
+                envelope = Envelope.Parse(data);
+            }
+            catch (InvalidDataException ex)
+            {
+                _logger.LogError(ex, "skipped an unreadable envelope of {Stream}", _stream);
+                continue;
+            }
+            if (envelope.BatchKey is Guid key)
+                _sends.Confirm(key);
+            // results and failures of client invocations name no hub: whoever asked takes them
+            if (envelope.Hub.Length == 0)
+            {
+                foreach (var hub in _hubList)
+                    Deliver(hub, envelope);
+            }
+            else if (hubs.TryGetValue(envelope.Hub, out var hub))
+                Deliver(hub, envelope);
+        }
+        if (count > 0)
+            Metrics.MessagesReceived.Add(count);
+    }
+
+    private void Deliver(IBackplaneHub hub, in Envelope envelope)
+    {
+        try
+        {
+            hub.Deliver(envelope);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "delivering a {Kind} message of hub {Hub} failed", envelope.Kind, envelope.Hub);
+        }
+    }
+}
