@@ -27,7 +27,7 @@ internal sealed class ConnectionWriter
     // Stopwatch timestamp at which the pending write started; 0 while no write is pending
     private long _pendingSince;
 
-    /// <param name="aborted">told (connection, reason) once, when this writer aborts the connection</param>
+    // aborted: told (connection, reason) once, when this writer aborts the connection
     public ConnectionWriter(HubConnectionContext connection, long bufferSize, Action<HubConnectionContext, string> aborted)
     {
         _connection = connection;

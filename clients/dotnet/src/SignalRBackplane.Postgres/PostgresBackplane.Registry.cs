@@ -29,6 +29,13 @@ public sealed partial class PostgresBackplane
                                _options.ServerName, _options.ApplicationName, _stream);
     }
 
+    /// <summary>Completes when no re-registration is under way.</summary>
+    internal async Task RegistrationIdle()
+    {
+        await _registering.WaitAsync(_stopping.Token);
+        _registering.Release();
+    }
+
     /// <summary>Asks the heartbeat loop to check the registration now rather than at its next beat.</summary>
     internal void CheckRegistrySoon()
     {

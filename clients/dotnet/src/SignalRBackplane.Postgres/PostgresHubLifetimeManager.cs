@@ -229,21 +229,40 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
     }
 
-    // a joined envelope the registry could not route (it did not know the connection):
-    // the holder, this server, registers the membership itself (which appends nothing)
+    // a joined envelope for one of our connections that the registry did not know (it is being
+    // rebuilt): register the connection if it is still missing, then the membership (which,
+    // from its holder, appends nothing)
     private async Task RegisterMembershipAsync(string connectionId, string group)
     {
         try
         {
-            await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", CancellationToken.None,
-                                          _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
+            await _backplane.RegistrationIdle();
+            if (await AddToGroupInRegistry(connectionId, group))
+                return;
+            if (_local[connectionId] is not { } local || _local.GroupsOf(connectionId)?.Contains(group) != true)
+                return;
+            try
+            {
+                await Connect(local.Context);
+            }
+            catch (PostgresException ex) when (ex.SqlState == "SB003")
+            {
+                // this server's registration is gone too: the rebuild replays everything from memory
+                await _backplane.RegisterAgainAsync($"hub server \"{_backplane.ServerName}\" is not registered", CancellationToken.None);
+                return;
+            }
+            await AddToGroupInRegistry(connectionId, group);
         }
         catch (Exception ex)
         {
-            // the registry rebuild replays it from memory anyway
+            // the next rebuild replays it from memory anyway
             _logger.LogDebug(ex, "registering {Connection} in group {Group} failed", connectionId, group);
         }
     }
+
+    private Task<bool> AddToGroupInRegistry(string connectionId, string group) =>
+        _backplane.ScalarAsync<bool>("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", CancellationToken.None,
+                                     _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
 
     // ---- client results ----
 
@@ -333,8 +352,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             if (local)
                 _local[connectionId]?.Writer.Write(new SerializedHubMessage(new CancelInvocationMessage(invocationId)));
             else
-                await _backplane.ExecuteAsync("SELECT signalr_bp.cancel_invocation($1, $2)", CancellationToken.None,
-                                              _backplane.Application, invocationId);
+                await _backplane.ExecuteAsync("SELECT signalr_bp.cancel_invocation($1, $2, $3)", CancellationToken.None,
+                                              _backplane.Application, invocationId, connectionId);
         }
         catch (Exception ex)
         {

@@ -46,8 +46,8 @@ internal sealed class SendQueue
     private Timer? _timer;
     private Task? _loop;
 
-    /// <param name="source">the sender's own pool: a restart is then always an error here, never a silently fresh connection</param>
-    /// <param name="connectionError">called after a send failed for want of PostgreSQL</param>
+    // source: the sender's own pool, so that a restart is always an error here, never a silently fresh connection;
+    // connectionError: called after a send failed for want of PostgreSQL
     public SendQueue(PostgresBackplaneOptions options, NpgsqlDataSource source, ILogger logger, Action connectionError)
     {
         _options = options;
