@@ -226,7 +226,7 @@ public sealed class BackplaneTests : IAsyncLifetime
         await using var x = await Client.ConnectAsync(_b);
         await x.Connection.InvokeAsync("Join", x.Id, "orders");
         // what a trigger does: JSON hub protocol built in SQL
-        await Pg.Scalar<int>($"SELECT signalr_bp.send_group('{_app}', 'TestHub', 'orders', " +
+        await Pg.Execute($"SELECT signalr_bp.send_group('{_app}', 'TestHub', 'orders', " +
                              "signalr_bp.json_invocation('m', '[\"from sql\"]'))");
         await x.Expect("from sql");
     }
@@ -259,7 +259,7 @@ public sealed class BackplaneTests : IAsyncLifetime
         await y.Expect("marker");
 
         // what a crash or failover does to the unlogged registry, for this application only
-        await Pg.Scalar<object>($@"DO $$ DECLARE v integer := (SELECT id FROM signalr_bp.application WHERE name = '{_app}');
+        await Pg.Execute($@"DO $$ DECLARE v integer := (SELECT id FROM signalr_bp.application WHERE name = '{_app}');
             BEGIN
                 DELETE FROM signalr_bp.group_member WHERE app_id = v;
                 DELETE FROM signalr_bp.connection WHERE app_id = v;

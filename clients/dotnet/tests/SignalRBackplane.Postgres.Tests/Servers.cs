@@ -52,14 +52,16 @@ public sealed class HubServer : IAsyncDisposable
         Name = name;
     }
 
-    public static async Task<HubServer> StartAsync(string application, string name, TimeSpan? ttl = null)
+    public static async Task<HubServer> StartAsync(string application, string name, TimeSpan? ttl = null,
+                                                   string? connectionString = null,
+                                                   Action<PostgresBackplaneOptions>? configure = null)
     {
         int port = FreePort();
         var builder = WebApplication.CreateBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
         builder.Services.AddSingleton<IUserIdProvider, UserFromQuery>();
-        builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 4).AddMessagePackProtocol().AddPostgresBackplane(Pg.ConnectionString, o =>
+        builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 4).AddMessagePackProtocol().AddPostgresBackplane(connectionString ?? Pg.ConnectionString, o =>
         {
             o.ApplicationName = application;
             o.ServerName = name;
@@ -67,6 +69,7 @@ public sealed class HubServer : IAsyncDisposable
             o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
             o.ServerTtl = ttl ?? TimeSpan.FromSeconds(30);
             o.ClientResultTimeout = TimeSpan.FromSeconds(10);
+            configure?.Invoke(o);
         });
         var app = builder.Build();
         app.MapHub<TestHub>("/hub");
@@ -155,6 +158,14 @@ public static class Pg
     public static string ConnectionString =>
         Environment.GetEnvironmentVariable("SBP_TEST_PG")
         ?? throw new InvalidOperationException("SBP_TEST_PG is not set: run clients/dotnet/test.sh");
+
+    public static async Task Execute(string sql)
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync();
+    }
 
     public static async Task<T> Scalar<T>(string sql)
     {

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using Microsoft.AspNetCore.SignalR;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace SignalRBackplane.Postgres.Tests;
+
+/// <summary>
+/// A PostgreSQL of their own (clients/dotnet/test.sh starts it), restarted and
+/// disturbed by these tests one at a time.
+/// </summary>
+[CollectionDefinition("faults")]
+public sealed class FaultCollection;
+
+public static class FaultServer
+{
+    public static string ConnectionString =>
+        Environment.GetEnvironmentVariable("SBP_TEST_PG_FAULTS")
+        ?? throw new InvalidOperationException("SBP_TEST_PG_FAULTS is not set: run clients/dotnet/test.sh");
+
+    /// <summary>Runs pg_ctl on the fault server with these arguments (e.g. "-m fast -w restart").</summary>
+    public static async Task PgCtl(string args)
+    {
+        string ctl = Environment.GetEnvironmentVariable("SBP_TEST_PG_CTL")
+            ?? throw new InvalidOperationException("SBP_TEST_PG_CTL is not set: run clients/dotnet/test.sh");
+        var psi = new ProcessStartInfo("bash", new[] { "-c", $"{ctl} {args}" })
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var p = Process.Start(psi)!;
+        string err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"pg_ctl {args} failed: {err}");
+    }
+
+    public static async Task<T> Scalar<T>(string sql)
+    {
+        await using var conn = new NpgsqlConnection(ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        return (T) (await cmd.ExecuteScalarAsync())!;
+    }
+}
+
+/// <summary>
+/// Sends survive what happens to PostgreSQL: the sender's backend terminated,
+/// a fast restart, a crash (restart -m immediate). Two hub servers, clients
+/// of both protocols counting every message id: nothing an acknowledged send
+/// carried is lost, nothing is delivered twice, and the order holds, in
+/// every completion mode.
+/// </summary>
+[Collection("faults")]
+public sealed class FaultTests(ITestOutputHelper output)
+{
+    public static TheoryData<SendCompletion, string> Cases()
+    {
+        var data = new TheoryData<SendCompletion, string>();
+        foreach (var mode in new[] { SendCompletion.Accepted, SendCompletion.Committed, SendCompletion.Queued })
+            foreach (var fault in new[] { "terminate", "restart-fast", "restart-immediate" })
+                data.Add(mode, fault);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public async Task NothingLostNothingDoubled(SendCompletion mode, string fault)
+    {
+        string app = "f" + Guid.NewGuid().ToString("N")[..10];
+        await using var a = await HubServer.StartAsync(app, "a", connectionString: FaultServer.ConnectionString,
+                                                       configure: o => o.SendCompletion = mode);
+        await using var b = await HubServer.StartAsync(app, "b", connectionString: FaultServer.ConnectionString,
+                                                       configure: o => o.SendCompletion = mode);
+        var clients = new List<SequenceClient>
+        {
+            new(SequenceClient.Build(a.Url)),
+            new(SequenceClient.Build(b.Url)),
+            new(SequenceClient.Build(b.Url, messagePack: true)),
+        };
+        foreach (var c in clients)
+            await c.Connection.StartAsync();
+        var hub = a.Service<IHubContext<TestHub>>();
+
+        const int count = 400, faultAt = 150;
+        var acknowledged = new List<int>();
+        var refused = new List<(int Id, string Error)>();
+        Task? injected = null;
+        var watch = Stopwatch.StartNew();
+        TimeSpan slowest = TimeSpan.Zero;
+        for (int i = 0; i < count; i++)
+        {
+            if (i == faultAt)
+                injected = Inject(fault);
+            var started = watch.Elapsed;
+            try
+            {
+                await hub.Clients.All.SendAsync("seq", i, Stopwatch.GetTimestamp(), "");
+                acknowledged.Add(i);
+            }
+            catch (Exception ex)
+            {
+                refused.Add((i, ex.Message));
+            }
+            if (watch.Elapsed - started > slowest)
+                slowest = watch.Elapsed - started;
+            await Task.Delay(5);
+        }
+        await injected!;
+        foreach (var c in clients)
+            await c.WaitFor(count, TimeSpan.FromSeconds(45));
+
+        output.WriteLine($"measured: {mode}, {fault}: {acknowledged.Count} of {count} sends acknowledged, " +
+                         $"{refused.Count} refused to the caller; slowest send {slowest.TotalMilliseconds:0} ms; " +
+                         $"received {string.Join(", ", clients.Select(c => c.Received.Length))}");
+        foreach (var (id, error) in refused.Take(3))
+            output.WriteLine($"  refused {id}: {error}");
+        foreach (var c in clients)
+        {
+            var got = c.Received;
+            // nothing twice, in order
+            for (int k = 1; k < got.Length; k++)
+                Assert.True(got[k] > got[k - 1], $"received {got[k - 1]} then {got[k]}");
+            // nothing acknowledged is missing
+            var missing = acknowledged.Except(got).ToArray();
+            Assert.True(missing.Length == 0, $"acknowledged but never received: {string.Join(", ", missing.Take(20))}");
+        }
+        // retries leave nothing behind: every send was confirmed, none reported lost
+        Assert.Empty(refused);
+        var backplane = a.Service<PostgresBackplane>();
+        for (int w = 0; w < 100 && backplane.UnconfirmedSends > 0; w++)
+            await Task.Delay(100);
+        Assert.Equal(0, backplane.UnconfirmedSends);
+        foreach (var c in clients)
+            await c.Connection.DisposeAsync();
+    }
+
+    private async Task Inject(string fault)
+    {
+        switch (fault)
+        {
+            case "terminate":
+                // the sending hub server's backend, between two sends or in the middle of one
+                await FaultServer.Scalar<bool>("SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) " +
+                                               "FROM pg_stat_activity WHERE application_name = 'signalr_bp sender a'");
+                break;
+            case "restart-fast":
+                await FaultServer.PgCtl("-m fast -w restart");
+                break;
+            case "restart-immediate":
+                await FaultServer.PgCtl("-m immediate -w restart");
+                break;
+        }
+    }
+}
