@@ -8,7 +8,9 @@ namespace SignalRBackplane.Postgres;
 /// hub servers away from the new primary for 10 s (a standby's cached state
 /// outlives its promotion for Host Recheck Seconds). Options the user left at
 /// Npgsql's default are set to values that bring a server back within about
-/// a second of a promotion; options the user set are kept.
+/// a second of a promotion; options the user set are kept. Nothing here
+/// needs a session: every call is one statement or one implicit transaction,
+/// and nothing is prepared, so a transaction-mode PgBouncer works.
 /// </summary>
 internal static class ConnectionStrings
 {
@@ -34,6 +36,9 @@ internal static class ConnectionStrings
         }
         if (user.Timeout == npgsql.Timeout)
             b.Timeout = ConnectTimeout;
+        // the adapter's sessions carry no state (its one setting is transaction-local): no
+        // DISCARD ALL before every pooled use, which would also throw away the server's cached plans
+        b.NoResetOnClose = true;
         return b;
     }
 

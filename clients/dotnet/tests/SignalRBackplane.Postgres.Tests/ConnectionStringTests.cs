@@ -13,6 +13,7 @@ public sealed class ConnectionStringTests
         Assert.Equal(ConnectionStrings.HostRecheckSeconds, b.HostRecheckSeconds);
         Assert.Equal(ConnectionStrings.ConnectTimeout, b.Timeout);
         Assert.Equal("hub", b.Username);
+        Assert.True(b.NoResetOnClose);
     }
 
     [Fact]

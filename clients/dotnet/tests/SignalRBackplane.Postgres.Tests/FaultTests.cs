@@ -37,7 +37,8 @@ public static class FaultServer
 
     public static async Task<T> Scalar<T>(string sql)
     {
-        await using var conn = new NpgsqlConnection(ConnectionString);
+        // unpooled: a pooled connection may be one that an earlier restart broke
+        await using var conn = new NpgsqlConnection(ConnectionString + ";Pooling=false");
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand(sql, conn);
         return (T) (await cmd.ExecuteScalarAsync())!;

@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace SignalRBackplane.Postgres.Tests;
 
 /// <summary>
