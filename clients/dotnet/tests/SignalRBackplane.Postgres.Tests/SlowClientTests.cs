@@ -20,11 +20,8 @@ public sealed class SlowClientTests(ITestOutputHelper output)
     public async Task AStuckClientStallsNobodyElse()
     {
         string app = "slow" + Guid.NewGuid().ToString("N")[..10];
-        await using var server = await HubServer.StartAsync(app, "s", configure: o =>
-        {
-            o.ConnectionBufferSize = 128 * 1024;
-            o.ConnectionWriteTimeout = TimeSpan.FromSeconds(3);
-        });
+        // the default limits: 1 MB waiting per client, 10 s per write
+        await using var server = await HubServer.StartAsync(app, "s");
         var hub = server.Service<IHubContext<TestHub>>();
 
         await using var proxy = new StallingProxy(new Uri(server.Url).Port);
@@ -55,9 +52,12 @@ public sealed class SlowClientTests(ITestOutputHelper output)
         foreach (var c in others)
             await c.WaitFor(count, TimeSpan.FromSeconds(30));
 
-        // every other client got every message once, in order
+        // every other client got every message once, in order, and stayed connected
         foreach (var c in others)
+        {
+            Assert.Null(c.ClosedWith);
             Assert.Equal(Enumerable.Range(0, count), c.Received);
+        }
         // and the stuck one was aborted: it left the registry
         await WaitUntil(async () => await Pg.Scalar<long>($"SELECT signalr_bp.connection_count('{app}')") == 10,
                         TimeSpan.FromSeconds(20));
@@ -94,6 +94,11 @@ public sealed class SequenceClient
     public SequenceClient(HubConnection connection)
     {
         Connection = connection;
+        connection.Closed += e =>
+        {
+            ClosedWith = e?.Message ?? "closed";
+            return Task.CompletedTask;
+        };
         connection.On<int, long, string>("seq", (i, sent, _) =>
         {
             lock (_received)
@@ -105,6 +110,9 @@ public sealed class SequenceClient
     }
 
     public HubConnection Connection { get; }
+
+    /// <summary>Why the server closed the connection ("closed" without an error), or null while open.</summary>
+    public string? ClosedWith { get; private set; }
 
     /// <summary>A WebSocket client without negotiation (one TCP connection, as through a round-robin balancer).</summary>
     public static HubConnection Build(string url, bool messagePack = false)
@@ -133,7 +141,7 @@ public sealed class SequenceClient
     public async Task WaitFor(int count, TimeSpan limit)
     {
         var deadline = DateTime.UtcNow + limit;
-        while (Received.Length < count && DateTime.UtcNow < deadline)
+        while (Received.Length < count && ClosedWith == null && DateTime.UtcNow < deadline)
             await Task.Delay(50);
     }
 }
