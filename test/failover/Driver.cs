@@ -19,6 +19,13 @@ static class Driver
         {
             return await scenario.RunAsync();
         }
+        catch (Exception e)
+        {
+            // a setup step that did not finish in time: one failure, with its reason
+            Console.WriteLine($"not ok - {Args.Get(args, "label", "failover")}: {e.GetType().Name}: {e.Message}");
+            Console.WriteLine(e.StackTrace);
+            return 1;
+        }
         finally
         {
             await scenario.DisposeAsync();
@@ -179,7 +186,14 @@ sealed class Scenario : IAsyncDisposable
             sends.Add(HubSendAsync(sender));
         foreach (var kind in SqlKinds)
             sends.Add(SqlSendAsync(kind));
-        await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(30));
+        try
+        {
+            await Task.WhenAll(sends).WaitAsync(TimeSpan.FromSeconds(40));
+        }
+        catch (TimeoutException)
+        {
+            // reported below, send by send
+        }
         bool delivered = await WaitForAsync(TimeSpan.FromSeconds(20), () => Task.FromResult(_ledger.Undelivered()), n => n == 0);
         var all = _ledger.All();
         bool ok = delivered && all.All(s => s.Outcome == Outcome.Ok);
