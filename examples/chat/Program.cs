@@ -13,6 +13,7 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Services.AddSingleton<IUserIdProvider, UserFromQuery>();
 // two invocations per client at once: a client may answer a client-result call while its own call waits
 builder.Services.AddSignalR(o => o.MaximumParallelInvocationsPerClient = 2)
+    .AddMessagePackProtocol()   // JSON and MessagePack clients; messages sent from SQL reach both
     .AddPostgresBackplane(pg, o =>
     {
         o.ApplicationName = "chat";

@@ -1,5 +1,6 @@
 // Helpers shared by the end-to-end tests and the tour: real @microsoft/signalr clients.
 import * as signalR from "@microsoft/signalr";
+import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 
 export const transports = {
   WebSockets: signalR.HttpTransportType.WebSockets,
@@ -22,12 +23,14 @@ export class Client {
     conn.on("question", (q) => `${user} answers ${q}`);
   }
 
-  // base: http://host:port; transport: a key of transports; skipNegotiation for WebSockets through round robin
-  static async connect(base, user, transport = "WebSockets", skipNegotiation = false) {
-    const conn = new signalR.HubConnectionBuilder()
+  // base: http://host:port; transport: a key of transports; skipNegotiation for WebSockets through round robin;
+  // messagePack: the MessagePack hub protocol instead of JSON
+  static async connect(base, user, transport = "WebSockets", skipNegotiation = false, messagePack = false) {
+    let builder = new signalR.HubConnectionBuilder()
       .withUrl(`${base}/chat?user=${encodeURIComponent(user)}`, { transport: transports[transport], skipNegotiation })
-      .configureLogging(signalR.LogLevel.None)
-      .build();
+      .configureLogging(signalR.LogLevel.None);
+    if (messagePack) builder = builder.withHubProtocol(new MessagePackHubProtocol());
+    const conn = builder.build();
     const c = new Client(conn, user);
     await conn.start();
     const me = await conn.invoke("WhoAmI");

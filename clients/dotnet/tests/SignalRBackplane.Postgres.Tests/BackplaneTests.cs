@@ -283,6 +283,31 @@ public sealed class BackplaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AGroupChangeTheRegistryCouldNotRouteIsRegisteredByTheHolder()
+    {
+        await using var x = await Client.ConnectAsync(_a);
+        await using var y = await Client.ConnectAsync(_b, "yves");
+        // the registry forgets y (as while it is rebuilt after a crash): its holder b still has it
+        await Pg.Execute($@"DO $$ DECLARE v integer := (SELECT id FROM signalr_bp.application WHERE name = '{_app}');
+            BEGIN
+                DELETE FROM signalr_bp.connection WHERE app_id = v AND connection_id = '{y.Id}';
+                UPDATE signalr_bp.connection_tally SET n = n - 1
+                 WHERE ctid = (SELECT ctid FROM signalr_bp.connection_tally
+                                WHERE app_id = v AND server = 'b' AND n > 0 LIMIT 1);
+            END $$");
+        // SQL adds y to a group: the envelope goes out flagged UNREGISTERED
+        await Pg.Execute($"SELECT signalr_bp.add_to_group('{_app}', 'TestHub', '{y.Id}', 'late')");
+        // b applied it in memory: group sends reach y at once
+        await x.Connection.InvokeAsync("ToGroup", "late", "to the late group");
+        await y.Expect("to the late group");
+        // and b registered the connection and the membership itself
+        await WaitUntil(async () =>
+            await Pg.Scalar<long>($"SELECT count(*) FROM signalr_bp.group_connections('{_app}', 'TestHub', 'late') c " +
+                                  $"WHERE c = '{y.Id}'") == 1);
+        Assert.Equal(2L, await Pg.Scalar<long>($"SELECT signalr_bp.connection_count('{_app}', 'TestHub')"));
+    }
+
+    [Fact]
     public async Task GracefulShutdownDeregisters()
     {
         await using var c = await HubServer.StartAsync(_app, "c");
