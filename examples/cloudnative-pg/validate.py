@@ -34,6 +34,18 @@ ROOT = HERE.parents[1]
 VERSION = re.search(r"^default_version = '([^']+)'",
                     (ROOT / "signalr_bp.control").read_text(), re.M).group(1)
 
+# the PgBouncer options a Pooler may set (CloudNativePG's connection pooling
+# documentation); the operator manages every other one
+PGBOUNCER_PARAMETERS = {
+    "application_name_add_host", "autodb_idle_timeout", "client_idle_timeout", "client_login_timeout",
+    "default_pool_size", "disable_pqexec", "idle_transaction_timeout", "ignore_startup_parameters",
+    "log_connections", "log_disconnections", "log_pooler_errors", "log_stats", "max_client_conn",
+    "max_db_connections", "max_user_connections", "min_pool_size", "query_timeout", "query_wait_timeout",
+    "reserve_pool_size", "reserve_pool_timeout", "server_check_delay", "server_check_query",
+    "server_connect_timeout", "server_fast_close", "server_idle_timeout", "server_lifetime",
+    "server_login_retry", "server_reset_query", "server_reset_query_always", "server_round_robin",
+    "stats_period", "verbose"}
+
 n = failed = 0
 
 
@@ -193,6 +205,11 @@ def wiring_layer(docs):
     check("Pooler: transaction mode in front of the primary",
           get(pooler, "spec", "pgbouncer", "poolMode") == "transaction" and get(pooler, "spec", "type") == "rw"
           and get(pooler, "spec", "cluster", "name") == cluster_name)
+    params = get(pooler, "spec", "pgbouncer", "parameters", default={})
+    check("Pooler: only PgBouncer parameters CloudNativePG lets users set",
+          set(params) <= PGBOUNCER_PARAMETERS, sorted(set(params) - PGBOUNCER_PARAMETERS))
+    check("Pooler: a failed login to a new primary is retried within a second (server_login_retry)",
+          int(params.get("server_login_retry", 15)) <= 1, params.get("server_login_retry"))
 
     for fname, major in (("cluster-pg18.yaml", 18), ("cluster-pg17.yaml", 17)):
         c = one(docs, "Cluster", fname)
