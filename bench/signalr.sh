@@ -89,6 +89,8 @@ redis_port=$SBP_REDIS_PORT redis_pid=$SBP_REDIS_PID
 serve() {
 	local system=$1 n=$2 app=$3 port i opts ready
 	urls=
+	# the application exists before its servers start, as a DBA would create it
+	[ "$system" = redis ] || psql -X -q -d postgres -c "SELECT signalr_bp.create_application('$app')" >/dev/null
 	for i in $(seq "$n"); do
 		case $system in
 			redis) opts=(--backplane redis --target "127.0.0.1:$redis_port") ;;

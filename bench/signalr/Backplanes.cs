@@ -13,7 +13,6 @@ static class Backplanes
         {
             o.ApplicationName = application;
             o.ServerName = serverId;
-            o.CreateApplication = true;
             if (mode != "default")
                 o.SendCompletion = Enum.Parse<SendCompletion>(mode, ignoreCase: true);
         });
