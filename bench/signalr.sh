@@ -132,7 +132,7 @@ rates() {	# rates PATTERN CONNECTIONS -> the ladder
 }
 
 tsv=$out/signalr.tsv
-printf 'connections\tservers\tsystem\tpattern\tdirection\trate\tsent\texpected\treceived\tlost\tduplicates\tp50_ms\tp99_ms\tmax_ms\tinvoke_p50_ms\tinvoke_p99_ms\tsend_rate\tcpu_client\tcpu_servers\tcpu_store\n' >"$tsv"
+printf 'connections\tservers\tsystem\tpattern\tdirection\trate\tsent\texpected\treceived\tlost\tduplicates\tp50_ms\tp99_ms\tmax_ms\tinvoke_p50_ms\tinvoke_p99_ms\tsend_rate\tcpu_client\tcpu_servers\tcpu_store\tcpu_other\n' >"$tsv"
 started=$(date +%s)
 for topology in $topologies; do
 	conns=${topology%x*} n=${topology#*x}

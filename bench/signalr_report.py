@@ -28,7 +28,7 @@ for r in rows:
     for k in ('connections', 'servers', 'rate', 'sent', 'expected', 'received', 'lost', 'duplicates'):
         r[k] = int(r[k])
     for k in ('p50_ms', 'p99_ms', 'max_ms', 'invoke_p50_ms', 'invoke_p99_ms', 'send_rate',
-              'cpu_client', 'cpu_servers', 'cpu_store'):
+              'cpu_client', 'cpu_servers', 'cpu_store', 'cpu_other'):
         r[k] = float(r[k])
 
 
@@ -164,6 +164,10 @@ dup = {s: sum(r['duplicates'] for r in rows if r['system'] == s) for s in system
 md.append('Messages lost over the whole run: %s. Duplicated: %s.' % (
     ', '.join('%s %d' % (system_name(s), lost[s]) for s in systems),
     ', '.join('%s %d' % (system_name(s), dup[s]) for s in systems)))
+other = sorted(r['cpu_other'] for r in rows)
+if other:
+    md.append('Other processes of the machine used %.0f%% of one core in the median step, %.0f%% at most '
+              '(a quiet machine: a few %%).' % (other[len(other) // 2], other[-1]))
 md.append('')
 
 # one table per scenario
@@ -228,21 +232,22 @@ with open(dat, 'w') as f:
 cols = len({(sc[1], sc[2]) for sc in scenarios})
 nrows = len({sc[0] for sc in scenarios})
 png = os.path.join(a.out, 'signalr.png')
-script = ['set terminal pngcairo size %d,%d font ",9" noenhanced' % (430 * cols, 380 * nrows + 40),
+script = ['set terminal pngcairo size %d,%d font ",9" noenhanced' % (max(520 * cols, 900), 420 * nrows + 60),
           'set output "%s"' % png,
-          'set multiplot layout %d,%d title "SignalR through a backplane: latency from due time to receipt '
-          '(solid p99, dashed p50) vs messages/s; ' % (nrows, cols)
-          + 'dotted: the %d ms knee line"' % KNEE_MS,
-          'set logscale xy', 'set key top left', 'set style data linespoints',
+          'set multiplot layout %d,%d title "SignalR through a backplane: ms from due time to receipt vs messages/s\\n'
+          'solid: p99, dashed: p50, dotted: the %d ms knee line"' % (nrows, cols, KNEE_MS),
+          'set logscale xy', 'set key below', 'set style data linespoints',
           'set xlabel "messages/s"', 'set ylabel "ms"', 'set yrange [0.1:*]']
 for sc in scenarios:
-    plots = ['%g lc "gray" dt 3 notitle' % KNEE_MS]
+    plots = ['%g lc "gray30" dt 3 lw 2 notitle' % KNEE_MS]
     for j, s in enumerate(systems):
         if (sc, s) not in blocks:
             continue
         b = blocks[(sc, s)]
         plots.append('"%s" index %d using 1:2 title "%s" lc %d pt 7' % (dat, b, system_name(s), j + 1))
         plots.append('"%s" index %d using 1:3 notitle lc %d pt 6 dt 2' % (dat, b, j + 1))
+    rates_here = [r['rate'] for r in rows if (r['pattern'], r['connections'], r['servers']) == sc]
+    script.append('set xrange [%g:%g]' % (min(rates_here) / 1.3, max(rates_here) * 1.3))
     script.append('set title "%s, %d connections, %d servers"' % sc)
     script.append('plot ' + ', '.join(plots))
 script.append('unset multiplot')

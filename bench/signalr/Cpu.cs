@@ -3,7 +3,8 @@ using System.Diagnostics;
 /// <summary>
 /// CPU time of the processes under test, from /proc (Linux): this client, the
 /// hub servers, and the store (redis-server, or the postmaster with every
-/// backend and background process). A step reports each as % of one core.
+/// backend and background process). A step reports each as % of one core,
+/// and what the rest of the machine used meanwhile (other work disturbs a run).
 /// </summary>
 sealed class Cpu
 {
@@ -17,19 +18,37 @@ sealed class Cpu
         this.store = store;
     }
 
-    public readonly record struct Sample(long At, double Client, double Servers, double Store);
+    public readonly record struct Sample(long At, double Client, double Servers, double Store, double Machine);
 
     public Sample Take() => new(Stopwatch.GetTimestamp(),
                                 Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds,
                                 servers.Sum(p => Seconds(p, false)),
-                                store > 0 ? Seconds(store, true) + Children(store) : 0);
+                                store > 0 ? Seconds(store, true) + Children(store) : 0,
+                                MachineBusy());
 
-    /// <summary>% of one core each used between two samples: client, servers, store.</summary>
-    public static (double Client, double Servers, double Store) Percent(Sample a, Sample b)
+    /// <summary>% of one core used between two samples: client, servers, store, everything else.</summary>
+    public static (double Client, double Servers, double Store, double Other) Percent(Sample a, Sample b)
     {
         double wall = (double) (b.At - a.At) / Stopwatch.Frequency;
-        return (100 * (b.Client - a.Client) / wall, 100 * (b.Servers - a.Servers) / wall,
-                100 * (b.Store - a.Store) / wall);
+        double client = b.Client - a.Client, servers = b.Servers - a.Servers, store = b.Store - a.Store;
+        double other = Math.Max(0, b.Machine - a.Machine - client - servers - store);
+        return (100 * client / wall, 100 * servers / wall, 100 * store / wall, 100 * other / wall);
+    }
+
+    // seconds of CPU the whole machine was busy (every core): the first line of /proc/stat
+    static double MachineBusy()
+    {
+        try
+        {
+            string[] f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            // cpu user nice system idle iowait irq softirq steal
+            long busy = long.Parse(f[1]) + long.Parse(f[2]) + long.Parse(f[3]) + long.Parse(f[6]) + long.Parse(f[7]) + long.Parse(f[8]);
+            return busy / TicksPerSecond;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
     }
 
     // utime + stime (+ the reaped children's when asked) of a process, 0 if it is gone

@@ -13,7 +13,8 @@
 // Prints one TSV line per step: pattern direction rate sent expected received
 // lost duplicates p50 p99 max (ms from due to receipt, over every delivery)
 // invoke_p50 invoke_p99 (ms the sender awaited an invocation) send_rate
-// cpu_client cpu_servers cpu_store (% of one core over the step).
+// cpu_client cpu_servers cpu_store cpu_other (% of one core over the step;
+// other: every other process of the machine).
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.SignalR.Client;
@@ -53,7 +54,8 @@ static class Sweep
             int[] rates = Args.Ints(args, "rates-" + pattern, "100");
             await run.Probe(pattern);
             if (warmup > 0) // JIT, pools, the backplane's first batches: not reported
-                await run.Step(pattern, rates[0], warmup);
+                foreach (int rate in rates.Take(2))
+                    await run.Step(pattern, rate, warmup);
             var done = new List<int>();
             foreach (int rate in rates)
             {
@@ -78,7 +80,7 @@ static class Sweep
 
 sealed record StepResult(int Rate, long Sent, long Expected, long Received, long Lost, long Duplicates,
                          float[] Sorted, double[] Invokes, bool Behind, double SendRate,
-                         (double Client, double Servers, double Store) Cpu)
+                         (double Client, double Servers, double Store, double Other) Cpu)
 {
     public bool KeptUp(double failMs) => !Behind && Lost == 0 && Received == Expected && Sorted.Length > 0
                                          && Pct(Sorted, 0.99) <= failMs;
@@ -89,7 +91,7 @@ sealed record StepResult(int Rate, long Sent, long Expected, long Received, long
 
     public string Line => string.Join('\t', Rate, Sent, Expected, Received, Lost, Duplicates,
         F(Pct(Sorted, 0.50)), F(Pct(Sorted, 0.99)), F(Sorted.Length > 0 ? Sorted[^1] : double.NaN),
-        F(Pct(Invokes, 0.50)), F(Pct(Invokes, 0.99)), F(SendRate), F(Cpu.Client), F(Cpu.Servers), F(Cpu.Store));
+        F(Pct(Invokes, 0.50)), F(Pct(Invokes, 0.99)), F(SendRate), F(Cpu.Client), F(Cpu.Servers), F(Cpu.Store), F(Cpu.Other));
 
     static string F(double v) => v.ToString("0.000", CultureInfo.InvariantCulture);
 }
