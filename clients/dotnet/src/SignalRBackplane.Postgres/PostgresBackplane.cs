@@ -207,6 +207,44 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>
+    /// For a statement whose caller must not see an exception (a client's
+    /// answer to a client result: SignalR would close that client's
+    /// connection) and that may run twice: retried through a restart or
+    /// failover for up to SendTimeout, then logged at Error. Never throws.
+    /// </summary>
+    internal async Task ExecuteRetryingAsync(string what, string sql, params object?[] args)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long) (_options.SendTimeout.TotalSeconds * Stopwatch.Frequency);
+        for (int failures = 0; ; failures++)
+        {
+            try
+            {
+                await ExecuteAsync(sql, _stopping.Token, args);
+                return;
+            }
+            catch (Exception ex)
+            {
+                if (_stopping.IsCancellationRequested)
+                    return;
+                if ((ex is PostgresException pg && !SendQueue.IsTransient(pg)) || Stopwatch.GetTimestamp() > deadline)
+                {
+                    _logger.LogError(ex, "{What} of hub server {Server} failed", what, _options.ServerName);
+                    return;
+                }
+                ForgetHostStates();
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(failures, 5))), _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     internal async Task<List<T>> ListAsync<T>(string sql, CancellationToken ct, params object?[] args)
     {
         await using var cmd = _pool.CreateCommand(sql);

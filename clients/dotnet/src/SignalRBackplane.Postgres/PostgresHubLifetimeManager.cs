@@ -345,15 +345,17 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         }
     }
 
+    // Clients are not told: SignalR's clients do not take a CancelInvocation message (the
+    // .NET client closes its connection on one), and the default lifetime manager sends
+    // none; a late answer is ignored. The holder of a remote connection forgets the invocation.
     private async Task CancelAsync(string connectionId, string invocationId, bool local)
     {
+        if (local)
+            return;
         try
         {
-            if (local)
-                _local[connectionId]?.Writer.Write(new SerializedHubMessage(new CancelInvocationMessage(invocationId)));
-            else
-                await _backplane.ExecuteAsync("SELECT signalr_bp.cancel_invocation($1, $2, $3)", CancellationToken.None,
-                                              _backplane.Application, invocationId, connectionId);
+            await _backplane.ExecuteAsync("SELECT signalr_bp.cancel_invocation($1, $2, $3)", CancellationToken.None,
+                                          _backplane.Application, invocationId, connectionId);
         }
         catch (Exception ex)
         {
@@ -362,7 +364,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     }
 
     /// <inheritdoc />
-    public override async Task SetConnectionResultAsync(string connectionId, CompletionMessage result)
+    public override Task SetConnectionResultAsync(string connectionId, CompletionMessage result)
     {
         if (_invocations.TryGetValue(result.InvocationId!, out var pending))
         {
@@ -371,7 +373,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                 throw new InvalidOperationException(
                     $"Connection ID '{connectionId}' is not valid for invocation ID '{result.InvocationId}'.");
             pending.Complete(result);
-            return;
+            return Task.CompletedTask;
         }
         if (_remoteInvocations.TryGetValue(result.InvocationId!, out var asked))
         {
@@ -383,10 +385,15 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
             var connection = _local[connectionId]?.Context;
             var protocol = connection?.Protocol ?? _protocols.GetProtocol("json", null)!;
             var bytes = protocol.GetMessageBytes(result);
-            await _backplane.ExecuteAsync("SELECT signalr_bp.complete_invocation($1, $2, $3)", CancellationToken.None,
-                                          _backplane.Application, result.InvocationId,
-                                          Payload.WriteSingle(protocol.Name, bytes.Span));
+            // an exception here would close the answering client's connection, and waiting
+            // would hold up its next messages: pass it on in the background, riding out an
+            // outage (a result appended twice is ignored by the server that asked)
+            _ = _backplane.ExecuteRetryingAsync("passing on a client result",
+                                                  "SELECT signalr_bp.complete_invocation($1, $2, $3)",
+                                                  _backplane.Application, result.InvocationId,
+                                                  Payload.WriteSingle(protocol.Name, bytes.Span));
         }
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc />
@@ -469,9 +476,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                 break;
             case EnvelopeKind.Cancel when list1.Length >= 2:
                 {
-                    string connectionId = list1[0], invocationId = list1[1];
-                    _remoteInvocations.TryRemove(invocationId, out _);
-                    _local[connectionId]?.Writer.Write(new SerializedHubMessage(new CancelInvocationMessage(invocationId)));
+                    // the asking server gave up: its client's answer, if any, is dropped (see CancelAsync)
+                    _remoteInvocations.TryRemove(list1[1], out _);
                     break;
                 }
             case EnvelopeKind.Joined when list1.Length >= 2:

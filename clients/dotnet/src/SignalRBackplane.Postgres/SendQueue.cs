@@ -328,9 +328,12 @@ internal sealed class SendQueue
         return appended;
     }
 
-    // connection trouble, a restart, a standby, a conflict: worth sending again
-    private static bool IsTransient(PostgresException ex) =>
-        ex.IsTransient || ex.SqlState is "25006" or "57014" or "40001" or "40P01" or "55000";
+    // connection trouble, a restart, a standby, a conflict: worth sending again. Class 08
+    // includes 08P01, with which PgBouncer reports its own troubles ("server login has been
+    // failing", "server conn crashed?") while the server behind it is down or replaced
+    internal static bool IsTransient(PostgresException ex) =>
+        ex.IsTransient || ex.SqlState.StartsWith("08", StringComparison.Ordinal) ||
+        ex.SqlState is "25006" or "57014" or "40001" or "40P01" or "55000";
 
     // ---- the buffer ----
 

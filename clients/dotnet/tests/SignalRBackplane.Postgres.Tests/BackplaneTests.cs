@@ -184,6 +184,10 @@ public sealed class BackplaneTests : IAsyncLifetime
         await Task.Delay(300);
         cts.Cancel();
         await Assert.ThrowsAsync<HubException>(() => pending.WaitAsync(TimeSpan.FromSeconds(5)));
+        // the asked client keeps its connection (a CancelInvocation message would close a .NET client):
+        // a send committed after the cancellation reaches it
+        await x.Connection.InvokeAsync("ToClient", y.Id, "still here");
+        await y.Expect("still here");
     }
 
     // the id of the one client invocation the manager has pending
