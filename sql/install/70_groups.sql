@@ -150,6 +150,12 @@ BEGIN
 		RAISE EXCEPTION 'connection_ids and group_names must have the same length'
 			USING ERRCODE = 'array_subscript_error';
 	END IF;
+	-- the callers pair [i] with [i] for i in 1..cardinality
+	IF array_ndims(p_connections) > 1 OR array_ndims(p_groups) > 1
+	   OR array_lower(p_connections, 1) <> 1 OR array_lower(p_groups, 1) <> 1 THEN
+		RAISE EXCEPTION 'connection_ids and group_names must be one-dimensional arrays subscripted from 1'
+			USING ERRCODE = 'array_subscript_error';
+	END IF;
 	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(p_connections) c;
 	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
