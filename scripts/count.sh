@@ -42,3 +42,12 @@ count_layers() {
 	[ -n "$line" ] || { count "$2" 0 1; return; }
 	passed=$((passed + ${line% *})); failed=$((failed + ${line#* }))
 }
+
+# count_summary LOG LAYER: a program that ends with "N passed, N failed"
+# (test/hostile, test/fuzz); no such line is one failure
+count_summary() {
+	local line
+	line=$(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$1" | tail -1)
+	[ -n "$line" ] || { count "$2" 0 1; return; }
+	count "$2" "${line% *}" "${line#* }"
+}
