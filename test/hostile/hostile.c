@@ -158,6 +158,9 @@ static const char *const quick_skip[] = {
 	"far over (16x)", "elements summing over 64MB", "overlong UTF-8 C0 AF",
 	"UTF-8 surrogate", "above U+10FFFF", "record separator", "1099511627775",
 	"mixed signs", "one microsecond", "2147483647", "predefined role", "element DEL", "element quotes",
+	"backslashes", "victim stream", "NULL among", "element limit+1", "element empty",
+	"element victim", "element own $signalr", "element C0", "1", "NUL byte",
+	"invalid UTF-8 FF FE", "envelope-like",
 	NULL
 };
 static bool quick;
