@@ -14,6 +14,7 @@ OBJS = \
 	src/fetch.o \
 	src/shmem.o \
 	src/worker.o \
+	src/lifecycle.o \
 	src/stats.o \
 	src/signalr.o \
 	src/sends.o \

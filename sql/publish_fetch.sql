@@ -46,7 +46,12 @@ SELECT get_byte(messages, 7) AS first_offset_low_byte,
 	   get_byte(messages, 11) AS first_length_low_byte,
 	   convert_from(substring(messages from 13 for 6), 'UTF8') AS first_payload
   FROM signalr_bp.fetch_packed('pf/s1', 4);
+-- max_bytes bounds the value, headers included; the first message always fits
 SELECT next_offset, message_count FROM signalr_bp.fetch_packed('pf/s1', 0, max_bytes => 6);
+SELECT next_offset, message_count, length(messages) FROM signalr_bp.fetch_packed('pf/s1', 0, max_bytes => 40);
+-- a larger max_bytes than one call returns (64 MB) is clamped, not refused
+SELECT next_offset, message_count FROM signalr_bp.fetch_packed('pf/s1', 0, max_bytes => 2147483647);
+SELECT count(*) FROM signalr_bp.fetch('pf/s1', 0, max_messages => 2147483647);
 SELECT next_offset, message_count, length(messages) FROM signalr_bp.fetch_packed('pf/s1', 7);
 -- many messages in one transaction are split into chunks of about chunk_size bytes
 SELECT signalr_bp.publish_batch('pf/s2', array_agg(convert_to(lpad(i::text, 300, '.'), 'UTF8')))

@@ -77,4 +77,12 @@ sbp_wait_event(const char *name)
 #define GetPGProcByNumber(n) (&ProcGlobal->allProcs[(n)])
 #endif
 
+/* PG15 gave GetFlushRecPtr() a timeline argument. */
+#include "access/xlog.h"
+#if PG_VERSION_NUM >= 150000
+#define SBP_FLUSH_REC_PTR() GetFlushRecPtr(NULL)
+#else
+#define SBP_FLUSH_REC_PTR() GetFlushRecPtr()
+#endif
+
 #endif							/* SBP_COMPAT_H */

@@ -30,6 +30,18 @@
 PG_FUNCTION_INFO_V1(sbp_fetch);
 PG_FUNCTION_INFO_V1(sbp_fetch_packed);
 
+/*
+ * One call returns at most this much: larger max_bytes and max_messages are
+ * clamped (a request for "everything" is served in parts, not refused for
+ * lack of memory).  The first message is always returned, whatever its size.
+ */
+#define SBP_MAX_FETCH_BYTES (64 * 1024 * 1024)
+#define SBP_MAX_FETCH_MESSAGES 1000000
+/* fetch_packed's header per message: int64 offset, int32 length */
+#define SBP_PACKED_HEADER 12
+/* A sleeping long poll looks this often whether DROP EXTENSION waits for it. */
+#define SBP_DROP_CHECK_MS 1000
+
 /* Where fetched messages go: rows of a tuplestore, or one packed buffer. */
 typedef struct SbpSink
 {
@@ -53,11 +65,21 @@ sbp_sink_full(SbpSink *sink)
 		(sink->count > 0 && sink->bytes >= sink->max_bytes);
 }
 
+/*
+ * What a message costs the byte budget: its payload, and for fetch_packed
+ * its header too (so that empty messages cannot grow the value unbounded).
+ */
+static int64
+sbp_sink_cost(SbpSink *sink, uint32 len)
+{
+	return (int64) len + (sink->packed ? SBP_PACKED_HEADER : 0);
+}
+
 /* Would this payload overrun the byte budget?  The first message always fits. */
 static bool
 sbp_sink_fits(SbpSink *sink, uint32 len)
 {
-	return sink->count == 0 || sink->bytes + len <= sink->max_bytes;
+	return sink->count == 0 || sink->bytes + sbp_sink_cost(sink, len) <= sink->max_bytes;
 }
 
 static void
@@ -86,7 +108,7 @@ sbp_sink_put(SbpSink *sink, int64 offset, const char *payload, uint32 len)
 		appendBinaryStringInfo(sink->packed, payload, len);
 	}
 	sink->count++;
-	sink->bytes += len;
+	sink->bytes += sbp_sink_cost(sink, len);
 	sink->next_offset = offset + 1;
 }
 
@@ -144,6 +166,26 @@ sbp_take_chunk(void *arg, int64 first, int64 last, bytea *data)
 }
 
 /*
+ * Offsets below this are committed durably or aborted (PG_INT64_MAX without
+ * shared state: a commit is visible only once it is durable then).  Slots
+ * still waiting for their commit's LSN are settled here if the launcher is
+ * absent or late.
+ */
+static int64
+sbp_read_horizon(SbpStreamState *state)
+{
+	bool		waiting;
+	int64		horizon;
+
+	if (state == NULL)
+		return PG_INT64_MAX;
+	horizon = sbp_horizon(state, &waiting);
+	if (waiting && sbp_settle_stream(state))
+		horizon = sbp_horizon(state, NULL);
+	return horizon;
+}
+
+/*
  * One read of the stream from `from`, under a fresh snapshot.  Returns the
  * number of messages put in the sink.  Raises SB001 when from is below the
  * retained range and SB002 when it is beyond the head.
@@ -157,11 +199,16 @@ sbp_read_once(const SbpStream *s, SbpStreamState *state, int64 from, SbpSink *si
 	int64		before = sink->count;
 
 	/* the horizon first, then the snapshot: all below it is decided and visible */
-	sink->horizon = state ? sbp_horizon(state) : PG_INT64_MAX;
+	sink->horizon = sbp_read_horizon(state);
 	sink->stop = false;
 	mark = sbp_view_mark();
 	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(s->id, s->name, mark, &view);
+	if (!sbp_stream_view_try(s->id, mark, &view))
+	{
+		if (state)
+			sbp_state_gone(state);
+		sbp_stream_dropped_error(s->name);
+	}
 	low = view.low_offset;
 	if (from < low)
 		ereport(ERROR,
@@ -181,7 +228,13 @@ sbp_read_once(const SbpStream *s, SbpStreamState *state, int64 from, SbpSink *si
 		sbp_scan_chunks(s->durable, view.slots[i], s->id, from, sbp_take_chunk, &arg);
 	}
 
-	if (sink->count == before)
+	/*
+	 * Nothing read: is from beyond the head?  Not if it is the start of the
+	 * retained range, or not above the next offset the shared state knows
+	 * of (an idle long poll at the head skips the probe).
+	 */
+	if (sink->count == before && from > low &&
+		(sink->horizon == PG_INT64_MAX || from > sink->horizon))
 	{
 		int64		head = sbp_probe_head(s->id, s->durable, &view);
 
@@ -223,7 +276,7 @@ sbp_consumer_malloc_tuning(void)
 static void
 sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 {
-	SbpStreamState *state = sbp_stream_state(s->catalog, s->id, s->token);
+	SbpStreamState *state;
 	TimestampTz deadline = GetCurrentTimestamp() + (TimestampTz) Max(wait_ms, 0) * 1000;
 	Oid			saved_user;
 	int			saved_sec;
@@ -232,6 +285,8 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("from_offset must not be negative")));
+	/* pinned until the end of the call (or of the transaction, on error) */
+	state = sbp_stream_state(s->catalog, s->id, s->token);
 	sink->next_offset = from;
 	sbp_consumer_malloc_tuning();
 
@@ -248,10 +303,28 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 		remaining = (long) ((deadline - GetCurrentTimestamp()) / 1000);
 		if (remaining <= 0)
 			break;
-		/* DROP EXTENSION need not wait for a sleeping long poll */
-		sbp_unlock_extension();
+
+		/*
+		 * A long poll holds the extension lock and its reads' relation
+		 * locks: when DROP EXTENSION (or anyone) waits for the extension
+		 * lock, end now with nothing rather than hold it up until the
+		 * deadline.  Checked at least every SBP_DROP_CHECK_MS.
+		 */
+		if (sbp_extension_wanted())
+			break;
+		remaining = Min(remaining, SBP_DROP_CHECK_MS);
 		if (state)
 		{
+			bool		waiting;
+
+			/*
+			 * Commits waiting to be durable are settled by the launcher,
+			 * which wakes us; without it, readers settle them (when no
+			 * synchronous standby must confirm them): look again soon.
+			 */
+			(void) sbp_horizon(state, &waiting);
+			if (waiting && !sbp_launcher_running() && !sbp_standbys_named())
+				remaining = Min(remaining, sbp_poll_interval);
 			ConditionVariablePrepareToSleep(&state->cv);
 			if (pg_atomic_read_u64(&state->changes) == changes)
 				(void) ConditionVariableTimedSleep(&state->cv, remaining,
@@ -266,7 +339,6 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 			ResetLatch(MyLatch);
 		}
 		CHECK_FOR_INTERRUPTS();
-		sbp_lock_extension();
 	}
 	SPI_finish();
 	sbp_leave_owner(saved_user, saved_sec);
@@ -284,7 +356,37 @@ sbp_read_wait(const SbpStream *s, int64 from, int32 wait_ms, SbpSink *sink)
 			;
 		pg_atomic_write_u64(&state->last_fetch_offset, (uint64) sink->next_offset);
 		pg_atomic_write_u64(&state->last_fetch_at, (uint64) GetCurrentTimestamp());
+		sbp_state_unpin(state);
 	}
+}
+
+/*
+ * The durable head of a stream: the offset its next message will get, or
+ * the first offset of a commit that is not yet durable (or still
+ * committing).  Every offset below it is durable and visible.
+ */
+int64
+sbp_stream_head(const SbpStream *s)
+{
+	SbpStreamState *state = sbp_stream_state(s->catalog, s->id, NULL);
+	int64		horizon = sbp_read_horizon(state);
+	SbpStreamView view;
+	Oid			saved_user;
+	int			saved_sec;
+	int64		head;
+
+	sbp_enter_owner(&saved_user, &saved_sec);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetLatestSnapshot());
+	sbp_stream_view(s->id, s->name, SBP_NO_VIEW_MARK, &view);
+	head = Min(sbp_probe_head(s->id, s->durable, &view), horizon);
+	PopActiveSnapshot();
+	SPI_finish();
+	sbp_leave_owner(saved_user, saved_sec);
+	if (state)
+		sbp_state_unpin(state);
+	return head;
 }
 
 static void
@@ -339,7 +441,7 @@ sbp_fetch(PG_FUNCTION_ARGS)
 	sink.tupdesc = CreateTupleDescCopy(tupdesc);
 	sink.tupstore = tuplestore_begin_heap(true, false, work_mem);
 	MemoryContextSwitchTo(oldcxt);
-	sink.max_messages = limit;
+	sink.max_messages = Min(limit, SBP_MAX_FETCH_MESSAGES);
 	sink.max_bytes = PG_INT64_MAX;
 
 	sbp_read_wait(&s, from, wait_ms, &sink);
@@ -373,8 +475,8 @@ sbp_fetch_packed(PG_FUNCTION_ARGS)
 	/* reserve room for the varlena header so the result needs no copy */
 	appendStringInfoSpaces(&buf, VARHDRSZ);
 	sink.packed = &buf;
-	sink.max_messages = PG_INT64_MAX;
-	sink.max_bytes = limit;
+	sink.max_messages = PG_INT32_MAX;	/* message_count is an integer */
+	sink.max_bytes = Min(limit, SBP_MAX_FETCH_BYTES);
 	sbp_read_wait(&s, from, wait_ms, &sink);
 
 	out = (bytea *) buf.data;

@@ -9,8 +9,9 @@
  * half-dropped extension (no "could not open relation with OID", no deadlock
  * against DROP EXTENSION on the member tables): DROP waits for the calls in
  * progress, and calls that start after it wait for it and then find the
- * extension gone (SQLSTATE 42704).  A long poll releases the lock while it
- * sleeps (sbp_unlock_extension) and takes it again after.
+ * extension gone (SQLSTATE 42704).  A long poll keeps the lock (and the
+ * relation locks of its reads) while it sleeps, and ends early, with what it
+ * has, when someone waits for the extension lock (sbp_extension_wanted).
  *
  * The extension's OID is cached per backend and forgotten when the stream
  * table is invalidated (DROP EXTENSION drops it): after the lock is granted,
@@ -25,6 +26,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
@@ -106,12 +108,19 @@ sbp_lock_extension(void)
 	sbp_ext_locked = ext;
 }
 
-/* Give back one sbp_lock_extension() before the transaction ends (long polls). */
-void
-sbp_unlock_extension(void)
+/*
+ * Is another transaction waiting for the extension lock (DROP EXTENSION)?
+ * Asked by long polls, which then end at once so that the drop can go on.
+ */
+bool
+sbp_extension_wanted(void)
 {
-	if (OidIsValid(sbp_ext_locked))
-		UnlockDatabaseObject(ExtensionRelationId, sbp_ext_locked, 0, AccessShareLock);
+	LOCKTAG		tag;
+
+	if (!OidIsValid(sbp_ext_locked))
+		return false;
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId, sbp_ext_locked, 0);
+	return LockHasWaiters(&tag, AccessShareLock, false);
 }
 
 /* The check at the top of every function that touches the extension's state. */

@@ -4,19 +4,28 @@
  * publish() only buffers messages in the transaction's memory, per stream.
  * At pre-commit the buffer of each stream (in stream id order, so two
  * transactions never wait on each other in a cycle) is appended under an
- * exclusive per-stream transaction lock: the head is read with a fresh
- * snapshot, offsets head..head+n-1 are assigned, and the messages are packed
- * into chunk rows of the current segment.  The lock is held until the commit
- * is visible, so offsets of a stream are dense and follow commit order
- * exactly.  It is a lock per stream, taken only at commit, unlike NOTIFY's
+ * exclusive per-stream transaction lock (the commit lock): offsets are
+ * assigned and the messages are packed into chunk rows of the current
+ * segment.  It is a lock per stream, taken only at commit, unlike NOTIFY's
  * cluster-wide one; producers of different streams never wait for each other,
  * and a producer's long transaction blocks nobody until it commits.
+ *
+ * Preloaded, the commit lock is released once the chunks are written and an
+ * inflight slot in shared memory holds readers below the transaction's
+ * offsets until its commit is visible *and durable*: an asynchronous commit
+ * leaves its slot waiting for its commit LSN, which the launcher flushes and
+ * has the synchronous standbys confirm (shmem.c).  Otherwise (not preloaded,
+ * no free slot, no shared state) the lock is held until the commit is
+ * visible, and a commit that appends to a durable stream is made synchronous
+ * (synchronous_commit = on for that commit), so a reader never sees a
+ * message a crash or a failover could take back.
  *
  * After commit, the stream's waiters are woken through shared memory and the
  * background worker is asked to send one batched NOTIFY.
  *
  * Savepoints: each buffered message remembers its subtransaction level;
- * rolling back to a savepoint drops the messages published since.
+ * rolling back to a savepoint drops the messages published since.  A stream
+ * deleted by the same transaction takes its buffered messages with it.
  */
 #include "postgres.h"
 
@@ -30,6 +39,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -55,14 +65,17 @@ typedef struct SbpPending
 	int			cap;
 	int		   *ends;			/* buf.len after each message */
 	int		   *levels;			/* subtransaction nesting level of each */
+	int			dropped_level;	/* > 0: this transaction deleted the stream */
 	/* set at pre-commit */
-	SbpStreamState *state;		/* shared state, or NULL */
+	SbpStreamState *state;		/* shared state (pinned), or NULL */
+	bool		allocated;		/* offsets taken from state */
 	int			slot;			/* inflight slot, or -1 */
 	int64		first;			/* first offset assigned */
 } SbpPending;
 
 static List *sbp_pending = NIL;	/* of SbpPending *, in TopTransactionContext */
 static bool sbp_flushed = false;
+static int	sbp_all_dropped_level = 0;	/* > 0: the stream catalog was dropped */
 
 static SbpPending *
 sbp_pending_for(const SbpStream *s)
@@ -94,7 +107,8 @@ sbp_pending_for(const SbpStream *s)
 	return p;
 }
 
-static void
+/* A caller's payload: not NULL, within signalr_bp.max_message_size. */
+void
 sbp_check_payload(bytea *payload)
 {
 	Size		len;
@@ -112,12 +126,25 @@ sbp_check_payload(bytea *payload)
 						   len, sbp_max_message_size)));
 }
 
+/*
+ * Buffer one message.  What one transaction buffers for one stream is
+ * bounded (SBP_MAX_PENDING_BYTES, SBP_MAX_PENDING_MESSAGES), so that a huge
+ * batch fails with a clear error rather than running out of memory.
+ */
 static void
 sbp_append(SbpPending *p, bytea *payload)
 {
 	uint32		len = VARSIZE_ANY_EXHDR(payload);
 	uint32		belen = pg_hton32(len);
 
+	if ((Size) p->buf.len + sizeof(belen) + len > SBP_MAX_PENDING_BYTES ||
+		p->nmsgs >= SBP_MAX_PENDING_MESSAGES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too much published to stream \"%s\" in one transaction", p->name),
+				 errdetail("One transaction may publish up to %d messages and %d MB to one stream.",
+						   SBP_MAX_PENDING_MESSAGES, SBP_MAX_PENDING_BYTES / (1024 * 1024)),
+				 errhint("Publish in smaller transactions.")));
 	if (p->nmsgs == p->cap)
 	{
 		p->cap *= 2;
@@ -159,6 +186,24 @@ sbp_array_arg(ArrayType *arr, Oid elemtype, const char *what, Datum **elems, int
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not contain nulls", what)));
+}
+
+/*
+ * Append a message the extension built itself (a SignalR envelope around a
+ * payload that its caller checked with sbp_check_payload): the envelope's
+ * own header and lists do not count against signalr_bp.max_message_size,
+ * only against the per-transaction bounds.  The caller runs as the
+ * extension's owner and has checked its own caller's access.
+ */
+void
+sbp_publish_internal(const char *stream, bytea *message)
+{
+	SbpStream	s;
+
+	sbp_publish_checks();
+	sbp_lookup_stream(stream, false, &s);
+	sbp_check_publishable(&s);
+	sbp_append(sbp_pending_for(&s), message);
 }
 
 /* publish(stream text, payload bytea) RETURNS void */
@@ -307,6 +352,22 @@ sbp_insert_chunk(SbpPending *p, int slot, int64 first, int64 last, int from, int
 }
 
 /*
+ * This commit appends to a durable stream with no inflight slot to hold
+ * readers back until it is durable: make it synchronous (as SET LOCAL
+ * synchronous_commit = on would; undone at the end of the transaction).
+ */
+static void
+sbp_force_sync_commit(void)
+{
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
+		return;
+	(void) set_config_option("synchronous_commit", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	/* a setting of higher priority may have refused it: flush locally at least */
+	ForceSyncCommit();
+}
+
+/*
  * Assign offsets to one stream's messages and write them as chunks.
  *
  * Preloaded, the offsets come from the stream's shared allocation state and
@@ -323,7 +384,7 @@ sbp_flush_one(SbpPending *p)
 	LOCKTAG		tag;
 	SbpStreamView view;
 	uint64		mark;
-	SbpStreamState *st = sbp_stream_state(p->catalog, p->stream_id, p->token);
+	SbpStreamState *st;
 	bool		new_epoch = false;
 	int			slot;
 	int			start = 0;
@@ -331,11 +392,17 @@ sbp_flush_one(SbpPending *p)
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) p->stream_id, 0, SBP_LOCKTAG_FIELD4);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	st = p->state = sbp_stream_state(p->catalog, p->stream_id, p->token);
 
 	/* the previous holder's chunks are visible to a new snapshot */
 	mark = sbp_view_mark();
 	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(p->stream_id, p->name, mark, &view);
+	if (!sbp_stream_view_try(p->stream_id, mark, &view))
+	{
+		if (st)
+			sbp_state_gone(st);
+		sbp_stream_dropped_error(p->name);
+	}
 	if (!p->durable && !view.alive)
 	{
 		view.low_offset = sbp_fast_new_epoch(p);
@@ -351,7 +418,7 @@ sbp_flush_one(SbpPending *p)
 		if (!new_epoch && !sbp_alloc_known(st))
 			floor = sbp_probe_head(p->stream_id, p->durable, &view);
 		p->slot = sbp_alloc(st, floor, new_epoch, p->nmsgs, &p->first);
-		p->state = st;			/* from here on, commit or abort releases it */
+		p->allocated = true;	/* from here on, commit or abort releases it */
 	}
 	PopActiveSnapshot();
 	slot = view.slots[SBP_SEGMENTS - 1];
@@ -374,6 +441,8 @@ sbp_flush_one(SbpPending *p)
 
 	if (p->slot >= 0 && !new_epoch)
 		LockRelease(&tag, ExclusiveLock, false);
+	else if (p->durable)
+		sbp_force_sync_commit();
 }
 
 static int
@@ -403,19 +472,41 @@ sbp_pre_commit(void)
 	{
 		SbpPending *p = (SbpPending *) lfirst(lc);
 
-		if (p->nmsgs > 0)
+		if (p->nmsgs > 0 && p->dropped_level == 0 && sbp_all_dropped_level == 0)
 			sbp_flush_one(p);
 	}
 	SPI_finish();
 	sbp_leave_owner(saved_user, saved_sec);
 }
 
-/* After commit: publish heads and counters, wake waiters and the worker. */
+/*
+ * Is the commit that just became visible durable?  With synchronous_commit
+ * on (or remote_apply), the commit record was flushed and confirmed by the
+ * synchronous standbys before it became visible; local and remote_write
+ * flushed it locally only; off did not even do that.
+ */
+static bool
+sbp_commit_durable(void)
+{
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
+		return true;
+	if (sbp_standbys_named())
+		return false;
+	if (synchronous_commit > SYNCHRONOUS_COMMIT_OFF)
+		return true;
+	return SBP_FLUSH_REC_PTR() >= XactLastCommitEnd;
+}
+
+/*
+ * After commit: free the inflight slots, or leave them waiting for the
+ * commit's LSN when it is not durable yet; update counters, wake waiters and
+ * the worker.
+ */
 static void
 sbp_post_commit(void)
 {
 	ListCell   *lc;
-	bool		any = false;
+	int			durable = -1;	/* not computed yet */
 
 	if (!sbp_flushed)
 		return;
@@ -426,22 +517,31 @@ sbp_post_commit(void)
 		uint64		end = (uint64) (p->first + p->nmsgs);
 		uint64		head;
 
-		if (p->nmsgs == 0)
-			continue;
-		any = true;
 		if (st == NULL)
 			continue;
-		sbp_alloc_release(st, p->slot, p->first, p->nmsgs, true);
-		head = pg_atomic_read_u64(&st->head);
-		while (head < end && !pg_atomic_compare_exchange_u64(&st->head, &head, end))
-			;
-		pg_atomic_fetch_add_u64(&st->messages, p->nmsgs);
-		pg_atomic_fetch_add_u64(&st->bytes, p->buf.len - 4 * p->nmsgs);
-		pg_atomic_fetch_add_u64(&st->commits, 1);
-		pg_atomic_write_u32(&st->notify_pending, 1);
+		if (p->allocated)
+		{
+			if (p->durable && durable < 0)
+				durable = sbp_commit_durable() ? 1 : 0;
+			if (p->durable && p->slot >= 0 && durable == 0)
+				sbp_alloc_wait(st, p->slot, XactLastCommitEnd);
+			else
+			{
+				sbp_alloc_release(st, p->slot, p->first, p->nmsgs, true);
+				/* commits below a durable one are durable too */
+				if (p->durable)
+					sbp_release_durable(st, XactLastCommitEnd);
+				sbp_notify_worker(st);
+			}
+			head = pg_atomic_read_u64(&st->head);
+			while (head < end && !pg_atomic_compare_exchange_u64(&st->head, &head, end))
+				;
+			pg_atomic_fetch_add_u64(&st->messages, p->nmsgs);
+			pg_atomic_fetch_add_u64(&st->bytes, p->buf.len - 4 * p->nmsgs);
+			pg_atomic_fetch_add_u64(&st->commits, 1);
+		}
+		sbp_state_unpin(st);
 	}
-	if (any)
-		sbp_wake_worker();
 }
 
 /* A transaction that had taken offsets aborted: free them for the next one. */
@@ -456,11 +556,45 @@ sbp_post_abort(void)
 	{
 		SbpPending *p = (SbpPending *) lfirst(lc);
 
-		if (p->nmsgs > 0 && p->state != NULL)
+		if (p->state == NULL)
+			continue;
+		if (p->allocated)
 			sbp_alloc_release(p->state, p->slot, p->first, p->nmsgs, false);
+		sbp_state_unpin(p->state);
 	}
 }
 
+/*
+ * The transaction deleted a stream (lifecycle.c's row trigger): what it
+ * published to it goes with it.  Rolling back to a savepoint brings it back.
+ */
+void
+sbp_publish_forget(int32 stream_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, sbp_pending)
+	{
+		SbpPending *p = (SbpPending *) lfirst(lc);
+
+		if (p->stream_id == stream_id && p->dropped_level == 0)
+			p->dropped_level = GetCurrentTransactionNestLevel();
+	}
+}
+
+/* The transaction dropped the stream catalog itself (DROP EXTENSION). */
+void
+sbp_publish_forget_all(void)
+{
+	if (sbp_all_dropped_level == 0)
+		sbp_all_dropped_level = GetCurrentTransactionNestLevel();
+}
+
+/*
+ * The module's transaction callback: the commit path, then what the
+ * transaction did to streams' shared state (lifecycle.c), then the pins
+ * errors left behind (shmem.c).
+ */
 static void
 sbp_xact_callback(XactEvent event, void *arg)
 {
@@ -478,19 +612,22 @@ sbp_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			sbp_post_commit();
-			sbp_pending = NIL;
-			sbp_flushed = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			sbp_post_abort();
-			sbp_pending = NIL;
-			sbp_flushed = false;
 			break;
 		default:
-			break;
+			return;
 	}
+	if (event == XACT_EVENT_PRE_PREPARE)
+		return;
+	sbp_pending = NIL;
+	sbp_flushed = false;
+	sbp_all_dropped_level = 0;
+	sbp_lifecycle_xact_event(event == XACT_EVENT_COMMIT);
+	sbp_shmem_end_of_xact();
 }
 
 /* Rolling back to a savepoint drops what was published since; releasing keeps it. */
@@ -503,10 +640,15 @@ sbp_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
+	sbp_lifecycle_subxact_event(event == SUBXACT_EVENT_COMMIT_SUB, level);
+	if (sbp_all_dropped_level >= level)
+		sbp_all_dropped_level = event == SUBXACT_EVENT_ABORT_SUB ? 0 : level - 1;
 	foreach(lc, sbp_pending)
 	{
 		SbpPending *p = (SbpPending *) lfirst(lc);
 
+		if (p->dropped_level >= level)
+			p->dropped_level = event == SUBXACT_EVENT_ABORT_SUB ? 0 : level - 1;
 		if (event == SUBXACT_EVENT_ABORT_SUB)
 		{
 			while (p->nmsgs > 0 && p->levels[p->nmsgs - 1] >= level)

@@ -141,15 +141,16 @@ static struct
 /*
  * One round trip for what both paths need: the stream's retained range
  * start, its class's segment slots oldest first, and (fast streams) whether
- * its crash marker survives.  Errors if the stream was dropped meanwhile.
+ * its crash marker survives.
  *
  * The caller took sbp_view_mark() before the snapshot it reads under.  While
  * no transaction changed views since the remembered view was read, that view
  * is what this query would return, and the round trip is skipped: at 500,000
- * messages/s it cost more than the reads themselves.
+ * messages/s it cost more than the reads themselves.  Returns false when the
+ * stream's row is not there: it was dropped.
  */
-void
-sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *view)
+bool
+sbp_stream_view_try(int32 stream_id, uint64 mark, SbpStreamView *view)
 {
 	Oid			catalog = sbp_stream_table();
 	Oid			argtypes[1] = {INT4OID};
@@ -166,7 +167,7 @@ sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *v
 		sbp_view_still_valid(sbp_view_cache.mark))
 	{
 		*view = sbp_view_cache.view;
-		return;
+		return true;
 	}
 
 	rc = SPI_execute_plan(sbp_plan(SBP_PLAN_VIEW,
@@ -182,9 +183,7 @@ sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *v
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "stream lookup failed: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("stream \"%s\" was dropped by a concurrent transaction", name)));
+		return false;
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	view->low_offset = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
@@ -201,6 +200,24 @@ sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *v
 	sbp_view_cache.stream_id = stream_id;
 	sbp_view_cache.mark = mark;
 	sbp_view_cache.view = *view;
+	return true;
+}
+
+/* The stream's row is gone: another transaction dropped it and committed. */
+void
+sbp_stream_dropped_error(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("stream \"%s\" was dropped by a concurrent transaction", name)));
+}
+
+/* sbp_stream_view_try(), with an error when the stream was dropped. */
+void
+sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *view)
+{
+	if (!sbp_stream_view_try(stream_id, mark, view))
+		sbp_stream_dropped_error(name);
 }
 
 /*

@@ -54,9 +54,6 @@
 
 PG_FUNCTION_INFO_V1(sbp_signalr_append_sql);
 
-/* publish.c's SQL entry point, until the engine offers an internal append */
-extern Datum sbp_publish(PG_FUNCTION_ARGS);
-
 static SPIPlanPtr sbp_app_by_id = NULL;
 
 /*
@@ -188,8 +185,7 @@ sbp_signalr_append(SbpApp *app, StringInfo envelope)
 	int			saved_sec;
 
 	sbp_enter_owner(&saved_user, &saved_sec);
-	DirectFunctionCall2(sbp_publish, CStringGetTextDatum(app->stream),
-						PointerGetDatum(envelope->data));
+	sbp_publish_internal(app->stream, (bytea *) envelope->data);
 	sbp_leave_owner(saved_user, saved_sec);
 }
 
@@ -258,6 +254,7 @@ sbp_signalr_append_sql(PG_FUNCTION_ARGS)
 	{
 		bytea	   *payload = PG_GETARG_BYTEA_PP(5);
 
+		sbp_check_payload(payload);
 		sbp_envelope_finish(&buf, VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload));
 	}
 	sbp_signalr_append(&app, &buf);

@@ -2,9 +2,11 @@
  * signalr_bp.c: module load, GUCs, and what preloading adds.
  *
  * Loaded per backend on first use, the module registers its transaction
- * callbacks and GUCs.  Loaded through shared_preload_libraries it also
- * reserves shared memory (wake-ups, counters) and starts the background
- * worker (batched NOTIFY, retention).
+ * callbacks, invalidation callbacks, object access hook and GUCs.  Loaded
+ * through shared_preload_libraries it also reserves shared memory (commit
+ * horizons, wake-ups, counters) and registers the launcher, which settles
+ * asynchronous commits and runs the database worker (batched NOTIFY,
+ * retention).
  */
 #include "postgres.h"
 
@@ -112,6 +114,7 @@ _PG_init(void)
 	sbp_guard_init();
 	sbp_streams_init();
 	sbp_publish_init();
+	sbp_lifecycle_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -68,7 +68,7 @@ extern void sbp_require_primary(void);
 /* guard.c: primary only, and the extension lock that DROP EXTENSION waits for */
 extern void sbp_guard(void);
 extern void sbp_lock_extension(void);
-extern void sbp_unlock_extension(void);
+extern bool sbp_extension_wanted(void);
 extern void sbp_guard_init(void);
 
 /* applications.c */
@@ -110,7 +110,19 @@ extern void sbp_leave_owner(Oid saved_user, int saved_sec);
 extern void sbp_streams_init(void);
 
 /* publish.c */
+/* What one transaction may publish to one stream (beyond: 54000). */
+#define SBP_MAX_PENDING_BYTES (512 * 1024 * 1024)
+#define SBP_MAX_PENDING_MESSAGES 10000000
 extern void sbp_publish_init(void);
+extern void sbp_check_payload(bytea *payload);
+extern void sbp_publish_internal(const char *stream, bytea *message);
+extern void sbp_publish_forget(int32 stream_id);
+extern void sbp_publish_forget_all(void);
+
+/* lifecycle.c: streams' shared state follows their creation and drop */
+extern void sbp_lifecycle_xact_event(bool commit);
+extern void sbp_lifecycle_subxact_event(bool commit, int level);
+extern void sbp_lifecycle_init(void);
 
 /* segments.c: catalog and segment probes (caller runs SPI with a snapshot) */
 enum
@@ -132,6 +144,8 @@ extern const char *sbp_segment_table(bool durable, int slot);
 extern int	sbp_plan_slot(int base, bool durable, int slot);
 extern SPIPlanPtr sbp_plan(int which, const char *sql, int nargs, Oid *argtypes);
 extern void sbp_stream_view(int32 stream_id, const char *name, uint64 mark, SbpStreamView *view);
+extern bool sbp_stream_view_try(int32 stream_id, uint64 mark, SbpStreamView *view);
+pg_noreturn extern void sbp_stream_dropped_error(const char *name);
 extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *view);
 typedef bool (*SbpChunkFn) (void *arg, int64 first, int64 last, bytea *data);
 extern void sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
@@ -140,6 +154,8 @@ extern void sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
 #define SBP_MAX_INFLIGHT 32
 
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
 #include "storage/spin.h"
 
 typedef struct SbpStreamState
@@ -148,6 +164,8 @@ typedef struct SbpStreamState
 	Oid			catalog;		/* its signalr_bp.stream table, */
 	int32		stream_id;		/* and the stream */
 	char		token[SBP_TOKEN_CHARS + 1];	/* set once at creation: wake-up channel */
+	bool		dropped;		/* the stream is gone: free once unused (sbp lock) */
+	pg_atomic_uint32 pins;		/* backends holding the entry (shmem.c) */
 	pg_atomic_uint64 head;		/* highest end offset committed since start */
 
 	/*
@@ -156,14 +174,21 @@ typedef struct SbpStreamState
 	 * inflight slot, writes its chunks and releases the lock before its WAL
 	 * flush, so concurrent committers share flushes.  Readers stop below the
 	 * smallest inflight offset (the horizon): a transaction that got later
-	 * offsets but became visible first is never delivered before it.
+	 * offsets but became visible first is never delivered before it.  A slot
+	 * whose transaction committed without making its commit durable (an
+	 * asynchronous commit, or one a synchronous standby has not confirmed)
+	 * stays taken, with the commit's LSN in inflight_lsn, until that LSN is
+	 * flushed and replicated: readers see only durable messages.
 	 */
 	slock_t		mutex;
 	bool		alloc_known;	/* alloc_next is set (by a commit since start) */
+	int			nwaiting;		/* slots waiting for their LSN */
 	int64		alloc_next;
-	int64		inflight[SBP_MAX_INFLIGHT];	/* -1: free */
+	int64		inflight[SBP_MAX_INFLIGHT];	/* first offset; -1: free */
+	XLogRecPtr	inflight_lsn[SBP_MAX_INFLIGHT];	/* 0: committing; else waiting */
+	TimestampTz inflight_since[SBP_MAX_INFLIGHT];	/* when it began waiting */
 	pg_atomic_uint64 commits;	/* committing transactions */
-	pg_atomic_uint64 changes;	/* commits and released allocations: waiters' wake-up check */
+	pg_atomic_uint64 changes;	/* moves when readers may have more: waiters' wake-up check */
 	pg_atomic_uint64 messages;
 	pg_atomic_uint64 bytes;
 	pg_atomic_uint64 wakeups;	/* NOTIFYs sent by the worker */
@@ -186,17 +211,35 @@ extern void sbp_view_xact_event(XactEvent event);
 
 extern bool sbp_shmem_ready(void);
 extern SbpStreamState *sbp_stream_state(Oid catalog, int32 stream_id, const char *token);
+extern void sbp_state_unpin(SbpStreamState *st);
+extern void sbp_state_gone(SbpStreamState *st);
+extern void sbp_state_reserve(Oid catalog, int32 stream_id, const char *token);
+extern void sbp_state_mark_dropped(Oid dbid, Oid catalog, int32 stream_id);
+extern void sbp_shmem_end_of_xact(void);
 extern bool sbp_alloc_known(SbpStreamState *st);
 extern int	sbp_alloc(SbpStreamState *st, int64 floor, bool reset, int64 n, int64 *first);
 extern void sbp_alloc_release(SbpStreamState *st, int slot, int64 first, int64 n,
 							  bool committed);
-extern int64 sbp_horizon(SbpStreamState *st);
-extern void sbp_wake_worker(void);
+extern void sbp_alloc_wait(SbpStreamState *st, int slot, XLogRecPtr lsn);
+extern void sbp_release_durable(SbpStreamState *st, XLogRecPtr lsn);
+extern int64 sbp_horizon(SbpStreamState *st, bool *waiting);
+extern bool sbp_settle_stream(SbpStreamState *st);
+extern void sbp_settle_durable(void);
+extern void sbp_notify_worker(SbpStreamState *st);
+extern bool sbp_notify_wanted(void);
+extern bool sbp_notify_pending_peek(void);
+extern bool sbp_db_worker_running(void);
 extern void sbp_register_worker_latch(void);
+extern void sbp_register_launcher_latch(void);
+extern bool sbp_launcher_running(void);
+extern bool sbp_standbys_named(void);
 extern void sbp_shmem_request(void);
 extern void sbp_shmem_startup(void);
 extern void sbp_foreach_state(Oid dbid, Oid catalog,
 							  void (*fn) (SbpStreamState *, void *), void *arg);
+
+/* fetch.c */
+extern int64 sbp_stream_head(const SbpStream *s);
 
 /* worker.c */
 extern void sbp_register_worker(void);

@@ -54,5 +54,6 @@ sbp_stream_stats(PG_FUNCTION_ARGS)
 		values[6] = Int64GetDatum((int64) last);
 		values[7] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&st->last_fetch_at));
 	}
+	sbp_state_unpin(st);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -503,24 +503,11 @@ sbp_head(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	SbpStream	s;
-	Oid			saved_user;
-	int			saved_sec;
-	SbpStreamView view;
-	int64		head;
 
 	sbp_guard();
 	name = sbp_stream_name_arg(PG_GETARG_TEXT_PP(0));
 	sbp_lookup_stream(name, false, &s);
-	sbp_enter_owner(&saved_user, &saved_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	PushActiveSnapshot(GetLatestSnapshot());
-	sbp_stream_view(s.id, s.name, SBP_NO_VIEW_MARK, &view);
-	head = sbp_probe_head(s.id, s.durable, &view);
-	PopActiveSnapshot();
-	SPI_finish();
-	sbp_leave_owner(saved_user, saved_sec);
-	PG_RETURN_INT64(head);
+	PG_RETURN_INT64(sbp_stream_head(&s));
 }
 
 /* channel(stream text) RETURNS text: unguessable, told only to those who may use the stream */

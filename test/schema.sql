@@ -14,7 +14,7 @@ SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE
 			  ARRAY['signalr_bp.application', 'signalr_bp.application_id_seq',
 					'signalr_bp.stream', 'signalr_bp.stream_id_seq'],
 			  'configuration dumped by pg_dump');
-SELECT triggers_are('signalr_bp', 'stream', ARRAY['stream_changed'], 'stream changes empty every cache');
+SELECT triggers_are('signalr_bp', 'stream', ARRAY['stream_changed', 'shared_state'], 'stream changes empty every cache and follow the shared state');
 SELECT triggers_are('signalr_bp', 'application', ARRAY['application_changed'], 'application changes empty every cache');
 SELECT has_table('signalr_bp', 'segment', 'segment ring');
 SELECT has_view('signalr_bp', 'streams', 'monitoring view');
