@@ -44,6 +44,8 @@ systems = []
 for r in rows:
     if r['system'] not in systems:
         systems.append(r['system'])
+# Redis first, then signalr_bp's defaults, then its other modes as run
+systems.sort(key=lambda s: {'redis': 0, 'postgres': 1}.get(s, 2))
 scenarios = []   # (pattern, connections, servers)
 for r in rows:
     s = (r['pattern'], r['connections'], r['servers'])
