@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -15,6 +16,22 @@ public sealed partial class PostgresBackplane
     private readonly SemaphoreSlim _checkNow = new(0, 1);
     private readonly SemaphoreSlim _registering = new(1, 1);
     private int _epoch;
+    // full registrations (server, connections, groups) completed; callers that saw the
+    // registration missing pass the value they started with, so one rebuild serves them all
+    private int _registrations;
+    // Stopwatch timestamp at which this server last found the registry lost (0: never)
+    private long _registryLostAt;
+
+    /// <summary>The count of completed registrations, to pass to <see cref="RegisterAgainAsync"/>.</summary>
+    internal int Registrations => Volatile.Read(ref _registrations);
+
+    /// <summary>
+    /// True for a while after this server found the registry lost: other servers may not have
+    /// registered their connections again yet, so "connection does not exist" may not be final.
+    /// </summary>
+    internal bool RegistryRecentlyRebuilt =>
+        Volatile.Read(ref _registryLostAt) is var at and not 0
+        && Stopwatch.GetElapsedTime(at) < _options.HeartbeatInterval + TimeSpan.FromSeconds(2);
 
     private async Task RegisterAsync(CancellationToken ct)
     {
@@ -60,6 +77,7 @@ public sealed partial class PostgresBackplane
                 // while PostgreSQL is away, look again soon: the registry is rebuilt the moment it is back
                 var wait = failing ? TimeSpan.FromMilliseconds(200) : _options.HeartbeatInterval;
                 await _checkNow.WaitAsync(wait, ct);
+                int registrations = Registrations;
                 try
                 {
                     int epoch = await ScalarAsync<int>("SELECT signalr_bp.heartbeat($1, $2)", ct,
@@ -67,13 +85,13 @@ public sealed partial class PostgresBackplane
                     failing = false;
                     if (epoch != _epoch)
                         await RegisterAgainAsync($"the registry of application \"{_options.ApplicationName}\" was lost " +
-                                                 "(PostgreSQL crashed or failed over)", ct);
+                                                 "(PostgreSQL crashed or failed over)", registrations, ct);
                 }
                 catch (PostgresException ex) when (ex.SqlState == "SB003")
                 {
                     failing = false;
                     await RegisterAgainAsync($"hub server \"{_options.ServerName}\" is not registered " +
-                                             "(reaped, or the registry was lost)", ct);
+                                             "(reaped, or the registry was lost)", registrations, ct);
                 }
                 catch (Exception ex) when (!ct.IsCancellationRequested)
                 {
@@ -93,15 +111,18 @@ public sealed partial class PostgresBackplane
     /// Registers this server again and replays its connections and groups
     /// (what a crash, a failover or a reap took from the registry).
     /// </summary>
-    internal async Task RegisterAgainAsync(string reason, CancellationToken ct)
+    /// <param name="reason">for the log line</param>
+    /// <param name="seen">the registration count the caller saw before it found the registration missing</param>
+    /// <param name="ct">cancels the wait and the rebuild</param>
+    internal async Task RegisterAgainAsync(string reason, int seen, CancellationToken ct)
     {
-        int seen = _epoch;
         await _registering.WaitAsync(ct);
         try
         {
-            // another caller may have done it while this one waited
-            if (_epoch != seen)
+            // another caller rebuilt it since this one looked
+            if (Registrations != seen)
                 return;
+            Volatile.Write(ref _registryLostAt, Stopwatch.GetTimestamp());
             Metrics.RegistryLost.Add(1);
             _logger.LogWarning("{Reason}: hub server {Server} registers its connections and groups again",
                                reason, _options.ServerName);
@@ -125,6 +146,7 @@ public sealed partial class PostgresBackplane
                 _epoch = -1;   // not replayed: the next heartbeat tries again
                 throw;
             }
+            Interlocked.Increment(ref _registrations);
             // a crash or failover may also have lost commits that were not durable yet
             _sends.RequestResend();
             _logger.LogInformation("hub server {Server} registered again (registry epoch {Epoch})",

@@ -191,6 +191,54 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
 
     // ---- SQL ----
 
+    /// <summary>
+    /// Runs a registry or client-result call, again while PostgreSQL cannot be
+    /// reached (a restart, a failover) for up to <see cref="PostgresBackplaneOptions.SendTimeout"/>;
+    /// when this server's registration is gone (SB003, the registry was lost) it registers
+    /// again first. Other errors, and the last transient one, are thrown.
+    /// </summary>
+    internal async Task<T> Resilient<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long) (_options.SendTimeout.TotalSeconds * Stopwatch.Frequency);
+        for (int attempt = 0; ; attempt++)
+        {
+            int registrations = Registrations;
+            try
+            {
+                return await call(ct);
+            }
+            catch (PostgresException ex) when (ex.SqlState == "SB003" && Stopwatch.GetTimestamp() < deadline)
+            {
+                try
+                {
+                    await RegisterAgainAsync($"hub server \"{_options.ServerName}\" is not registered", registrations, ct);
+                    continue;
+                }
+                catch (Exception inner) when (Transient.Is(inner) && !ct.IsCancellationRequested)
+                {
+                    // PostgreSQL went away again: wait below, then try the call again
+                }
+            }
+            catch (Exception ex) when (Transient.Is(ex) && !ct.IsCancellationRequested && !_stopping.IsCancellationRequested
+                                       && Stopwatch.GetTimestamp() < deadline)
+            {
+                ForgetHostStates();
+                CheckRegistrySoon();
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 25 << Math.Min(attempt, 5))), ct);
+        }
+    }
+
+    internal Task ResilientExecute(string sql, CancellationToken ct, params object?[] args) =>
+        Resilient(async c =>
+        {
+            await ExecuteAsync(sql, c, args);
+            return true;
+        }, ct);
+
+    internal Task<T> ResilientScalar<T>(string sql, CancellationToken ct, params object?[] args) =>
+        Resilient(c => ScalarAsync<T>(sql, c, args), ct);
+
     internal async Task<T> ScalarAsync<T>(string sql, CancellationToken ct, params object?[] args)
     {
         await using var cmd = _pool.CreateCommand(sql);
@@ -215,33 +263,16 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
     /// </summary>
     internal async Task ExecuteRetryingAsync(string what, string sql, params object?[] args)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long) (_options.SendTimeout.TotalSeconds * Stopwatch.Frequency);
-        for (int failures = 0; ; failures++)
+        try
         {
-            try
-            {
-                await ExecuteAsync(sql, _stopping.Token, args);
-                return;
-            }
-            catch (Exception ex)
-            {
-                if (_stopping.IsCancellationRequested)
-                    return;
-                if ((ex is PostgresException pg && !SendQueue.IsTransient(pg)) || Stopwatch.GetTimestamp() > deadline)
-                {
-                    _logger.LogError(ex, "{What} of hub server {Server} failed", what, _options.ServerName);
-                    return;
-                }
-                ForgetHostStates();
-            }
-            try
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(failures, 5))), _stopping.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
+            await ResilientExecute(sql, _stopping.Token, args);
+        }
+        catch (Exception ex) when (!_stopping.IsCancellationRequested)
+        {
+            _logger.LogError(ex, "{What} of hub server {Server} failed", what, _options.ServerName);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

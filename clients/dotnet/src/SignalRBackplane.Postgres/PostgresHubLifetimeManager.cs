@@ -62,16 +62,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         _local.Add(local);
         try
         {
-            try
-            {
-                await Connect(connection);
-            }
-            catch (PostgresException ex) when (ex.SqlState == "SB003")
-            {
-                // the registry lost this server (a crash, a failover): register again now
-                await _backplane.RegisterAgainAsync($"hub server \"{_backplane.ServerName}\" is not registered", connection.ConnectionAborted);
-                await Connect(connection);
-            }
+            // through a restart or failover (and a registry lost meanwhile) too
+            await Connect(connection);
         }
         catch
         {
@@ -82,7 +74,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     }
 
     private Task Connect(HubConnectionContext connection) =>
-        _backplane.ExecuteAsync("SELECT signalr_bp.connect($1, $2, $3, $4, $5)", connection.ConnectionAborted,
+        _backplane.ResilientExecute("SELECT signalr_bp.connect($1, $2, $3, $4, $5)", connection.ConnectionAborted,
                                 _backplane.Application, _backplane.ServerName, _hub,
                                 connection.ConnectionId, connection.UserIdentifier);
 
@@ -93,9 +85,17 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         foreach (var (id, pending) in _invocations)
             if (pending.ConnectionId == connection.ConnectionId)
                 pending.Fail($"Connection '{connection.ConnectionId}' disconnected.");
-        // also fails invocations other servers have pending on it
-        await _backplane.ExecuteAsync("SELECT signalr_bp.disconnect($1, $2)", CancellationToken.None,
-                                      _backplane.Application, connection.ConnectionId);
+        try
+        {
+            // also fails invocations other servers have pending on it
+            await _backplane.ResilientExecute("SELECT signalr_bp.disconnect($1, $2)", CancellationToken.None,
+                                              _backplane.Application, connection.ConnectionId);
+        }
+        catch (Exception ex)
+        {
+            // presence counts it until the registry is rebuilt or this server is reaped
+            _logger.LogWarning(ex, "the registry could not be told that connection {Connection} left", connection.ConnectionId);
+        }
     }
 
     // a slow client's writes overflowed or hung: it was aborted, nobody else waited for it
@@ -195,8 +195,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         // a local connection is in the group for every message read from now on; for
         // another server's connection, the engine appends a joined envelope to the stream
         _local.AddToGroup(connectionId, groupName);
-        await _backplane.ExecuteAsync("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", cancellationToken,
-                                      _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
+        await _backplane.ResilientExecute("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", cancellationToken,
+                                          _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
     /// <inheritdoc />
@@ -205,8 +205,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
         ArgumentNullException.ThrowIfNull(connectionId);
         ArgumentNullException.ThrowIfNull(groupName);
         _local.RemoveFromGroup(connectionId, groupName);
-        await _backplane.ExecuteAsync("SELECT signalr_bp.remove_from_group($1, $2, $3, $4, $5)", cancellationToken,
-                                      _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
+        await _backplane.ResilientExecute("SELECT signalr_bp.remove_from_group($1, $2, $3, $4, $5)", cancellationToken,
+                                          _backplane.Application, _hub, connectionId, groupName, _backplane.ServerName);
     }
 
     async Task IBackplaneHub.ReRegisterAsync(CancellationToken ct)
@@ -241,16 +241,8 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                 return;
             if (_local[connectionId] is not { } local || _local.GroupsOf(connectionId)?.Contains(group) != true)
                 return;
-            try
-            {
-                await Connect(local.Context);
-            }
-            catch (PostgresException ex) when (ex.SqlState == "SB003")
-            {
-                // this server's registration is gone too: the rebuild replays everything from memory
-                await _backplane.RegisterAgainAsync($"hub server \"{_backplane.ServerName}\" is not registered", CancellationToken.None);
-                return;
-            }
+            // (if this server's registration is gone too, this registers it again, replaying everything)
+            await Connect(local.Context);
             await AddToGroupInRegistry(connectionId, group);
         }
         catch (Exception ex)
@@ -261,7 +253,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
     }
 
     private Task<bool> AddToGroupInRegistry(string connectionId, string group) =>
-        _backplane.ScalarAsync<bool>("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", CancellationToken.None,
+        _backplane.ResilientScalar<bool>("SELECT signalr_bp.add_to_group($1, $2, $3, $4, $5)", CancellationToken.None,
                                      _backplane.Application, _hub, connectionId, group, _backplane.ServerName);
 
     // ---- client results ----
@@ -313,15 +305,24 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                 local.Writer.Write(new SerializedHubMessage(message));
             else
             {
-                try
+                var payload = Payload.Write(Serialize(message));
+                while (true)
                 {
-                    await _backplane.ExecuteAsync("SELECT signalr_bp.invoke($1, $2, $3, $4, $5, $6)", cancellationToken,
-                                                  _backplane.Application, _hub, _backplane.ServerName, connectionId,
-                                                  invocationId, Payload.Write(Serialize(message)));
-                }
-                catch (PostgresException ex) when (ex.SqlState == "SB004")
-                {
-                    throw new IOException($"Connection '{connectionId}' does not exist.");
+                    try
+                    {
+                        await _backplane.ResilientExecute("SELECT signalr_bp.invoke($1, $2, $3, $4, $5, $6)", cancellationToken,
+                                                          _backplane.Application, _hub, _backplane.ServerName, connectionId,
+                                                          invocationId, payload);
+                        break;
+                    }
+                    catch (PostgresException ex) when (ex.SqlState == "SB004")
+                    {
+                        // just after the registry was lost, the connection's server may not have
+                        // registered it again yet: "does not exist" is final only after that
+                        if (!_backplane.RegistryRecentlyRebuilt)
+                            throw new IOException($"Connection '{connectionId}' does not exist.");
+                        await Task.Delay(100, cancellationToken);
+                    }
                 }
             }
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

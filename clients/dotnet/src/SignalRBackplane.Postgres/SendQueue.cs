@@ -43,6 +43,7 @@ internal sealed class SendQueue
     private readonly string _sql;
     private volatile bool _resend;
     private long _caughtUpAt;   // Stopwatch timestamp at which a fetch that read everything began
+    private long _missingWarnedAt;   // Stopwatch timestamp of the last "did not come back" warning
     private Timer? _timer;
     private Task? _loop;
 
@@ -227,7 +228,7 @@ internal sealed class SendQueue
         {
             appended = await ExecuteAsync(unit).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (!IsTransient(ex))
+        catch (PostgresException ex) when (!Transient.Is(ex))
         {
             return await RefusedAsync(unit, ex).ConfigureAwait(false);
         }
@@ -328,13 +329,6 @@ internal sealed class SendQueue
         return appended;
     }
 
-    // connection trouble, a restart, a standby, a conflict: worth sending again. Class 08
-    // includes 08P01, with which PgBouncer reports its own troubles ("server login has been
-    // failing", "server conn crashed?") while the server behind it is down or replaced
-    internal static bool IsTransient(PostgresException ex) =>
-        ex.IsTransient || ex.SqlState.StartsWith("08", StringComparison.Ordinal) ||
-        ex.SqlState is "25006" or "57014" or "40001" or "40P01" or "55000";
-
     // ---- the buffer ----
 
     private void AddLocked(SendUnit unit)
@@ -397,8 +391,13 @@ internal sealed class SendQueue
                     (unit.LastError != null ? $"; last error: {unit.LastError.Message}" : ""), unit.LastError));
             if (missing && !_resend)
             {
-                _logger.LogWarning("committed sends of hub server {Server} did not come back from the stream; sending them again",
-                                   _options.ServerName);
+                // once in a while: until they come back or time out, this repeats every second or so
+                if (_missingWarnedAt == 0 || Stopwatch.GetElapsedTime(_missingWarnedAt, now) > TimeSpan.FromSeconds(30))
+                {
+                    _missingWarnedAt = now;
+                    _logger.LogWarning("committed sends of hub server {Server} did not come back from the stream; sending them again",
+                                       _options.ServerName);
+                }
                 RequestResend();
             }
         }

@@ -12,6 +12,10 @@ namespace SignalRBackplane.Postgres.Tests;
 [CollectionDefinition("faults")]
 public sealed class FaultCollection;
 
+/// <summary>Tests that measure: they run after the others, one at a time.</summary>
+[CollectionDefinition("alone", DisableParallelization = true)]
+public sealed class AloneCollection;
+
 public static class FaultServer
 {
     public static string ConnectionString =>
