@@ -70,6 +70,7 @@ AS $$
 DECLARE
 	v_id integer;
 BEGIN
+	PERFORM signalr_bp._guard();
 	PERFORM signalr_bp._check_name(name, 'application name', 63, false);
 	IF server_ttl IS NULL OR server_ttl OPERATOR(pg_catalog.<) interval '1 second' THEN
 		RAISE EXCEPTION 'server_ttl must be at least 1 second' USING ERRCODE = 'invalid_parameter_value';
