@@ -26,6 +26,8 @@ SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', NULL)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', -1)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', 0, 0)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', 0, NULL)$$);
+SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', 0, 10, NULL)$$);
+SELECT try($$SELECT * FROM signalr_bp.fetch_packed('err/e', 0, NULL)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch('err/e', 0, 10, -5)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch_packed('err/e', 0, -1)$$);
 SELECT try($$SELECT * FROM signalr_bp.fetch('err/unknown', 0)$$);

@@ -401,17 +401,22 @@ sbp_fetch_args(FunctionCallInfo fcinfo, SbpStream *s, int64 *from, int32 *limit,
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("from_offset must not be null")));
-	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) <= 0)
+	for (int i = 2; i <= 3; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", i == 2 ? limit_name : "wait_ms")));
+	if (PG_GETARG_INT32(2) <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be a positive number", limit_name)));
-	if (!PG_ARGISNULL(3) && PG_GETARG_INT32(3) < 0)
+	if (PG_GETARG_INT32(3) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("wait_ms must not be negative")));
 	*from = PG_GETARG_INT64(1);
 	*limit = PG_GETARG_INT32(2);
-	*wait_ms = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	*wait_ms = PG_GETARG_INT32(3);
 	sbp_lookup_stream(name, false, s);
 }
 

@@ -89,8 +89,6 @@ static const struct
 	const char *why;
 }			known[] = {
 	{"drop_stream", "if_exists", "NULL", "src/streams.c reads NULL as false (issue 9: NULL is an error)"},
-	{"fetch", "wait_ms", "NULL", "src/fetch.c reads NULL as 0 (issue 9: NULL is an error)"},
-	{"fetch_packed", "wait_ms", "NULL", "src/fetch.c reads NULL as 0 (issue 9: NULL is an error)"},
 	{"json_invocation", "method", "NULL", "returns an invocation with a null target"},
 	{"json_invocation", "args", "NULL", "returns an invocation with a null argument"},
 	{NULL, NULL, NULL, NULL},
