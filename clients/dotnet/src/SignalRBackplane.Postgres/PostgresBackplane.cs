@@ -72,6 +72,8 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
     /// <summary>Sends kept until confirmed (or waiting for their turn).</summary>
     public int UnconfirmedSends => _sends.Unconfirmed;
 
+    internal (long Resent, long AppliedOnRetry, long Duplicates) RetryCounts => _sends.RetryCounts;
+
     internal void Attach(string hub, IBackplaneHub manager)
     {
         lock (_hubsLock)

@@ -46,6 +46,7 @@ internal sealed class SendQueue
     private long _missingWarnedAt;   // Stopwatch timestamp of the last "did not come back" warning
     private Timer? _timer;
     private Task? _loop;
+    private long _resent, _appliedOnRetry, _duplicates;
 
     // source: the sender's own pool, so that a restart is always an error here, never a silently fresh connection;
     // connectionError: called after a send failed for want of PostgreSQL
@@ -59,6 +60,13 @@ internal sealed class SendQueue
         _capacity = new SemaphoreSlim(Math.Max(1, options.MaxUnconfirmedSends));
         _sql = "SELECT signalr_bp.send_batch($1, $2, $3::signalr_bp.audience[], $4, $5)";
     }
+
+    /// <summary>
+    /// Transactions sent again; of those, the ones the extension applied then (their first
+    /// attempt never committed, or a crash lost its commit) and the ones it already had.
+    /// </summary>
+    public (long Resent, long AppliedOnRetry, long Duplicates) RetryCounts =>
+        (Interlocked.Read(ref _resent), Interlocked.Read(ref _appliedOnRetry), Interlocked.Read(ref _duplicates));
 
     /// <summary>Sends waiting for confirmation (or for their turn).</summary>
     public int Unconfirmed => Math.Max(1, _options.MaxUnconfirmedSends) - _capacity.CurrentCount;
@@ -202,7 +210,6 @@ internal sealed class SendQueue
             {
                 if (unit.Node == null)
                     continue;   // confirmed or reported meanwhile
-                Metrics.Retries.Add(1);
                 if (!await TrySendAsync(unit).ConfigureAwait(false))
                 {
                     ok = false;
@@ -223,6 +230,12 @@ internal sealed class SendQueue
     // false when PostgreSQL could not be reached (the transaction stays for a resend)
     private async Task<bool> TrySendAsync(SendUnit unit)
     {
+        bool retry = unit.Attempts++ > 0;
+        if (retry)
+        {
+            Metrics.Retries.Add(1);
+            Interlocked.Increment(ref _resent);
+        }
         int[] appended;
         try
         {
@@ -251,7 +264,12 @@ internal sealed class SendQueue
         Metrics.Batches.Add(1);
         foreach (int n in appended)
             if (n == 0)
+            {
                 Metrics.Duplicates.Add(1);
+                Interlocked.Increment(ref _duplicates);
+            }
+            else if (retry)
+                Interlocked.Increment(ref _appliedOnRetry);
         bool confirmed = _options.SendCompletion == SendCompletion.Committed;
         lock (_lock)
         {
@@ -437,6 +455,7 @@ internal sealed class SendUnit
     public List<HubCall> Calls { get; }
     public long Created { get; }
     public long CommittedAt { get; set; }
+    public int Attempts { get; set; }
     public LinkedListNode<SendUnit>? Node { get; set; }
     public Exception? LastError { get; set; }
 
