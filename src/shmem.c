@@ -15,9 +15,10 @@
  * dropped streams give their entries back and churn reuses them.
  *
  * Locking: sbp->lock (shared to find and pin, exclusive to insert, mark
- * dropped and remove) protects the hash's structure, the dropped flags and
- * pin counts reaching zero.  The allocation state and the inflight slots of
- * an entry are under its spinlock; counters are atomics.
+ * dropped and remove) protects the hash's structure and the dropped flags;
+ * pins are atomics, taken under the lock and given back without it (see
+ * sbp_unpin_raw).  The allocation state and the inflight slots of an entry
+ * are under its spinlock; counters are atomics.
  *
  * Durability.  A committer whose commit is not yet durable (asynchronous
  * commit, or a synchronous standby that has not confirmed it) leaves its
@@ -258,6 +259,21 @@ sbp_free_if_unused(SbpStreamState *st)
 	(void) hash_search(sbp_states, &key, HASH_REMOVE, NULL);
 }
 
+/*
+ * Mark an entry dropped, wake its waiters, and free it if nobody holds it
+ * (caller holds sbp->lock exclusively).  The barrier orders the flag before
+ * the read of the pin count (see sbp_unpin_raw).
+ */
+static void
+sbp_mark_dropped_locked(SbpStreamState *st)
+{
+	st->dropped = true;
+	pg_memory_barrier();
+	pg_atomic_fetch_add_u64(&st->changes, 1);
+	ConditionVariableBroadcast(&st->cv);
+	sbp_free_if_unused(st);
+}
+
 /* Tell waiters and the worker that something about the stream changed. */
 static void
 sbp_state_changed(SbpStreamState *st)
@@ -342,18 +358,23 @@ sbp_stream_state(Oid catalog, int32 stream_id, const char *token)
 	return st;
 }
 
-/* Drop one pin: under the shared lock, so a concurrent drop sees it or frees. */
+/*
+ * Drop one pin, without the lock.  The pin count falls before dropped is
+ * read here, and dropped is set before the pin count is read by whoever
+ * marks the entry (sbp_mark_dropped_locked): so at least one of the two
+ * sees both, and frees it.  Freeing goes by key, so a second attempt, or
+ * one reading an entry already reused, finds nothing to do.
+ */
 static void
 sbp_unpin_raw(SbpStreamState *st)
 {
 	SbpKey		key;
-	bool		last;
 
 	memcpy(&key, st, sizeof(key));
-	LWLockAcquire(sbp->lock, LW_SHARED);
-	last = pg_atomic_sub_fetch_u32(&st->pins, 1) == 0 && st->dropped;
-	LWLockRelease(sbp->lock);
-	if (!last)
+	if (pg_atomic_sub_fetch_u32(&st->pins, 1) != 0)
+		return;
+	pg_memory_barrier();
+	if (!((volatile SbpStreamState *) st)->dropped)
 		return;
 	LWLockAcquire(sbp->lock, LW_EXCLUSIVE);
 	st = hash_search(sbp_states, &key, HASH_FIND, NULL);
@@ -392,8 +413,7 @@ void
 sbp_state_gone(SbpStreamState *st)
 {
 	LWLockAcquire(sbp->lock, LW_EXCLUSIVE);
-	st->dropped = true;
-	sbp_state_changed(st);
+	sbp_mark_dropped_locked(st);
 	LWLockRelease(sbp->lock);
 }
 
@@ -449,10 +469,8 @@ sbp_state_mark_dropped(Oid dbid, Oid catalog, int32 stream_id)
 			(OidIsValid(catalog) && st->catalog != catalog) ||
 			(stream_id != 0 && st->stream_id != stream_id))
 			continue;
-		st->dropped = true;
-		sbp_state_changed(st);
 		/* removing the element just returned is allowed during a scan */
-		sbp_free_if_unused(st);
+		sbp_mark_dropped_locked(st);
 	}
 	LWLockRelease(sbp->lock);
 }
@@ -545,6 +563,12 @@ sbp_release_durable(SbpStreamState *st, XLogRecPtr lsn)
 {
 	int			freed = 0;
 
+	/*
+	 * Unlocked first look, for synchronous committers: a slot that starts
+	 * waiting meanwhile is the launcher's to settle.
+	 */
+	if (((volatile SbpStreamState *) st)->nwaiting == 0)
+		return;
 	SpinLockAcquire(&st->mutex);
 	if (st->nwaiting > 0)
 		for (int i = 0; i < SBP_MAX_INFLIGHT; i++)
