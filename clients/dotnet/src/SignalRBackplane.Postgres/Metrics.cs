@@ -18,7 +18,7 @@ internal static class Metrics
     public static readonly Counter<long> Duplicates = Meter.CreateCounter<long>(
         "signalr_bp.send.duplicates", description: "batches the engine had already applied when they were sent again");
     public static readonly Counter<long> SendsFailed = Meter.CreateCounter<long>(
-        "signalr_bp.send.failed", description: "messages reported lost: not confirmed within SendTimeout, or refused");
+        "signalr_bp.send.failed", description: "messages reported lost: not confirmed within SendTimeout, or refused (tag: server)");
     public static readonly Counter<long> Reconnects = Meter.CreateCounter<long>(
         "signalr_bp.consumer.reconnects", description: "times the stream consumer reconnected after an error");
     public static readonly Counter<long> RegistryLost = Meter.CreateCounter<long>(

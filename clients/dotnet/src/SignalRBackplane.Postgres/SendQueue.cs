@@ -377,7 +377,7 @@ internal sealed class SendQueue
                 return;
             RemoveLocked(unit);
         }
-        Metrics.SendsFailed.Add(unit.Items.Count);
+        Metrics.SendsFailed.Add(unit.Items.Count, new KeyValuePair<string, object?>("server", _options.ServerName));
         _logger.LogError(error, "{Count} message(s) of hub {Hub} could not be sent: {Reason}",
                          unit.Items.Count, unit.Calls[0].Hub, error.Message);
         unit.Fail(error);

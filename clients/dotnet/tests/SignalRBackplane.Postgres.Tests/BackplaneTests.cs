@@ -312,6 +312,29 @@ public sealed class BackplaneTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASendTheExtensionRefusesFailsAloneAndTheRestOfItsBatchGoesThrough()
+    {
+        await using var y = await Client.ConnectAsync(_b);
+        await y.Connection.InvokeAsync("Join", y.Id, "g");
+        var hub = _a.Service<IHubContext<TestHub>>();
+        // sent at once, they share transactions; one names a group with a control character
+        var sends = Enumerable.Range(0, 40)
+            .Select(i => hub.Clients.Group(i == 20 ? "bad\u0001group" : "g").SendAsync("m", $"batch {i}"))
+            .ToArray();
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => sends[20]);
+        Assert.Contains("control character", refused.MessageText);
+        for (int i = 0; i < 40; i++)
+            if (i != 20)
+            {
+                await sends[i];
+                await y.Expect($"batch {i}");
+            }
+        // and nothing is left to send again: the refused one is reported, not kept
+        var backplane = _a.Service<PostgresBackplane>();
+        await WaitUntil(() => Task.FromResult(backplane.UnconfirmedSends == 0));
+    }
+
+    [Fact]
     public async Task GracefulShutdownDeregisters()
     {
         await using var c = await HubServer.StartAsync(_app, "c");

@@ -144,6 +144,43 @@ public sealed class FaultTests(ITestOutputHelper output)
             await c.Connection.DisposeAsync();
     }
 
+    [Fact]
+    public async Task ASendThatCannotBeConfirmedInTimeIsReported()
+    {
+        string app = "t" + Guid.NewGuid().ToString("N")[..10], name = "timeout-" + app;
+        await using var server = await HubServer.StartAsync(app, name, connectionString: FaultServer.ConnectionString,
+                                                            configure: o => o.SendTimeout = TimeSpan.FromSeconds(2));
+        var hub = server.Service<IHubContext<TestHub>>();
+        long failed = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "SignalRBackplane.Postgres" && instrument.Name == "signalr_bp.send.failed")
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+                if (tag.Key == "server" && (string?) tag.Value == name)
+                    Interlocked.Add(ref failed, value);
+        });
+        listener.Start();
+
+        await FaultServer.PgCtl("-m fast -w stop");
+        try
+        {
+            // the caller waits while the adapter retries, then learns the send may be lost
+            var ex = await Assert.ThrowsAsync<TimeoutException>(() => hub.Clients.All.SendAsync("seq", 1, 0L, ""));
+            Assert.Contains("not confirmed within 2 s", ex.Message);
+            Assert.Equal(1, Interlocked.Read(ref failed));
+            Assert.Equal(0, server.Service<PostgresBackplane>().UnconfirmedSends);
+        }
+        finally
+        {
+            await FaultServer.PgCtl("-w start");
+        }
+    }
+
     private async Task Inject(string fault)
     {
         switch (fault)
