@@ -480,25 +480,30 @@ sealed class Scenario : IAsyncDisposable
         for (int s = 0; s < _urls.Length; s++)
             Say($"{ServerName(s)} consuming again (first delivery of a send started after the promotion) at {At(consuming[s])}");
 
-        // per family: when sends failed or waited, from the caller's side
+        // per family, from the callers' side: the sends the failover touched (answered after the
+        // stop, and failed or slower than max(250 ms, twice the p99 before the stop))
         var load = sends.Where(s => !s.WarmUp).ToList();
-        long slow = (long) (Slow.TotalSeconds * Stopwatch.Frequency);
+        double Latency(Send s) => (s.Ended - s.Started) * 1000.0 / Stopwatch.Frequency;
         foreach (var (family, kinds) in new[] { ("hub sends", HubKinds[..^1]), ("client results", ["invoke"]), ("sends from SQL", SqlKinds) })
         {
             var f = load.Where(s => kinds.Contains(s.Kind)).ToList();
-            var bad = f.Where(s => s.Outcome == Outcome.Failed || (s.Outcome == Outcome.Ok && s.Ended - s.Started > slow)).ToList();
             var ok = f.Where(s => s.Outcome == Outcome.Ok).ToList();
-            var before = ok.Where(s => s.Ended < tStop).Select(s => (s.Ended - s.Started) * 1000.0 / Stopwatch.Frequency).Order().ToArray();
-            string normal = before.Length == 0 ? "" : $"; before the stop p50 {before[before.Length / 2]:0} ms, p99 {before[(int) (before.Length * 0.99)]:0} ms";
+            var before = ok.Where(s => s.Ended < tStop).Select(Latency).Order().ToArray();
+            double p99 = before.Length == 0 ? 0 : before[(int) (before.Length * 0.99)];
+            double waitMs = Math.Max(Slow.TotalMilliseconds, 2 * p99);
+            string normal = before.Length == 0 ? "" : $" (before the stop: p50 {before[before.Length / 2]:0} ms, p99 {p99:0} ms)";
+            var bad = f.Where(s => s.Ended >= tStop &&
+                                   (s.Outcome == Outcome.Failed || (s.Outcome == Outcome.Ok && Latency(s) > waitMs))).ToList();
             if (bad.Count == 0)
             {
-                Say($"{family}: none failed or waited > {Slow.TotalMilliseconds:0} ms{normal}");
+                Say($"{family}: none failed or waited > {waitMs:0} ms{normal}");
                 continue;
             }
+            var after = ok.Where(s => s.Ended >= tStop).ToList();
             var firstOk = ok.Where(s => s.Started >= tStop).OrderBy(s => s.Ended).FirstOrDefault();
-            Say($"{family}: {bad.Count(s => s.Outcome == Outcome.Failed)} failed, {bad.Count(s => s.Outcome == Outcome.Ok)} waited > {Slow.TotalMilliseconds:0} ms " +
-                $"(longest {ok.Max(s => s.Ended - s.Started) * 1000.0 / Stopwatch.Frequency:0} ms): started from {Ms(bad.Min(s => s.Started)):+0;-0} ms, " +
-                $"last answered at {Ms(bad.Max(s => s.Ended)):+0} ms; first one started after the stop completed at " +
+            Say($"{family}: {bad.Count(s => s.Outcome == Outcome.Failed)} failed, {bad.Count(s => s.Outcome == Outcome.Ok)} waited > {waitMs:0} ms" +
+                $"{(after.Count == 0 ? "" : $" (longest {after.Max(Latency):0} ms)")}: started from {Ms(bad.Min(s => s.Started)):+0;-0} ms, " +
+                $"last answered at {Ms(bad.Max(s => s.Ended)):+0} ms; the first one started after the stop completed at " +
                 $"{(firstOk == null ? "never" : $"{Ms(firstOk.Ended):+0} ms")}{normal}");
             foreach (var (error, n) in f.Where(s => s.Outcome == Outcome.Failed).GroupBy(s => Trim(s.Error!))
                          .Select(g => (g.Key, g.Count())).OrderByDescending(g => g.Item2).Take(4))
