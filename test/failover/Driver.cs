@@ -456,7 +456,8 @@ sealed class Scenario : IAsyncDisposable
     void Report(long tStop, long tStopped, long tPromoted, long? registered, long? rebuilt)
     {
         double Ms(long t) => (t - tStop) * 1000.0 / Stopwatch.Frequency;
-        string At(long? t) => t == null ? "never (within 30 s)" : $"+{Ms(t.Value):0} ms";
+        string At(long? t) => t == null ? "never (within 30 s)"
+            : $"+{Ms(t.Value):0} ms ({(t.Value - tPromoted) * 1000.0 / Stopwatch.Frequency:+0;-0} ms from the promotion)";
         var sends = _ledger.All();
         var expectedSets = sends.ToDictionary(s => (s.Kind, s.Id), s => s.Expected.Select(c => c.Index).ToHashSet());
         var dup = new Dictionary<string, int>();
