@@ -1,12 +1,21 @@
 # scripts/count.sh: sourced by scripts/test and scripts/test-major.  Each test
-# layer's result is printed as "== layer: N passed, N failed" and added to
-# $passed and $failed.
+# layer's result is printed as "== layer: N passed, N failed (Ns)", N s being
+# the layer's wall time, and added to $passed and $failed.
 passed=${passed:-0} failed=${failed:-0}
+sbp_layer_t0=$SECONDS
 
-# count LAYER PASSED FAILED
+# layer TITLE: print the layer's heading and start its clock
+layer() {
+	echo "== $*"
+	sbp_layer_t0=$SECONDS
+}
+
+# count LAYER PASSED FAILED: the time since the last layer or count is the
+# layer's own (layers that run in sequence; the next one's clock starts here)
 count() {
-	echo "== $1: $2 passed, $3 failed"
+	echo "== $1: $2 passed, $3 failed ($((SECONDS - sbp_layer_t0))s)"
 	passed=$((passed + $2)); failed=$((failed + $3))
+	sbp_layer_t0=$SECONDS
 }
 
 # count_regress LOG LAYER [STATUS]: pg_regress / pg_isolation_regress output in
@@ -37,7 +46,7 @@ count_prove() {
 # script that reports layers itself (scripts/test-major); none is one failure
 count_layers() {
 	local line
-	line=$(sed -nE 's/^== [^ ]+: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$1" |
+	line=$(sed -nE 's/^== [^ ]+: ([0-9]+) passed, ([0-9]+) failed( \([0-9]+s\))?$/\1 \2/p' "$1" |
 		awk '{p+=$1; f+=$2; n++} END {if (n) print p, f}')
 	[ -n "$line" ] || { count "$2" 0 1; return; }
 	passed=$((passed + ${line% *})); failed=$((failed + ${line#* }))
