@@ -26,7 +26,8 @@ OBJS = \
 INSTALL_SOURCES = $(sort $(wildcard sql/install/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
-PG_CPPFLAGS = -I$(srcdir)/src
+# the library checks that the extension's SQL objects are of its version (src/guard.c)
+PG_CPPFLAGS = -I$(srcdir)/src -DSBP_VERSION=\"$(EXTVERSION)\"
 # -Wextra minus unused-parameter: fmgr and callback signatures have arguments we do not use
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter
 
@@ -43,6 +44,8 @@ include $(PGXS)
 
 # every object sees the shared structs: rebuild all when a header changes
 $(OBJS): src/signalr_bp.h src/compat.h
+# the version the library checks for comes from the control file
+src/guard.o: $(EXTENSION).control
 
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SOURCES) $(EXTENSION).control
 	{ echo '/* $@: assembled by make from the files in sql/install; edit those */'; \

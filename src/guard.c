@@ -17,9 +17,21 @@
  * table is invalidated (DROP EXTENSION drops it): after the lock is granted,
  * pending invalidations have been processed, so a cached OID that survived
  * them is still the extension's.
+ *
+ * The library works only with the SQL objects of its own version: its
+ * queries name their columns.  Between installing a new library (and
+ * restarting) and ALTER EXTENSION signalr_bp UPDATE, the database still has
+ * the previous version's objects; the guard then refuses every call with
+ * one clear error (55000) instead of letting it fail on a missing column,
+ * or worse, call a C function through an older declaration.  The version is
+ * read when the OID is cached, and a mismatch is never cached.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -27,6 +39,8 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 
@@ -70,6 +84,57 @@ sbp_find_extension(void)
 	return ext;
 }
 
+/* The version pg_extension records for the extension (palloc'd), or NULL. */
+static char *
+sbp_extension_version(Oid ext)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/* Are the extension's SQL objects of this library's version? */
+bool
+sbp_extension_current(Oid ext)
+{
+	char	   *version = sbp_extension_version(ext);
+
+	return version != NULL && strcmp(version, SBP_VERSION) == 0;
+}
+
+/* Fail: the extension's objects are of another version than the library. */
+static void
+sbp_extension_outdated(Oid ext)
+{
+	char	   *version = sbp_extension_version(ext);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("extension \"signalr_bp\" is version \"%s\" in this database but its library is version \"%s\"",
+					version ? version : "?", SBP_VERSION),
+			 errhint("Run ALTER EXTENSION signalr_bp UPDATE in this database, or install the library of the extension's version.")));
+}
+
 static void
 sbp_extension_gone(void)
 {
@@ -102,6 +167,11 @@ sbp_lock_extension(void)
 		{
 			UnlockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
 			sbp_extension_gone();
+		}
+		if (!sbp_extension_current(ext))
+		{
+			UnlockDatabaseObject(ExtensionRelationId, ext, 0, AccessShareLock);
+			sbp_extension_outdated(ext);
 		}
 		sbp_ext_oid = ext;
 	}

@@ -69,6 +69,7 @@ extern void sbp_require_primary(void);
 extern void sbp_guard(void);
 extern void sbp_lock_extension(void);
 extern bool sbp_extension_wanted(void);
+extern bool sbp_extension_current(Oid ext);
 extern void sbp_guard_init(void);
 
 /* applications.c */

@@ -23,6 +23,9 @@
  *    under the extension lock (the one DROP EXTENSION takes), after looking
  *    the extension up again once the lock is granted: a DROP EXTENSION that
  *    races it is waited out and then seen, never reported as an error.
+ *    While the extension's objects are of another version than the library
+ *    (a new library before ALTER EXTENSION UPDATE) it logs that once and
+ *    waits.
  */
 #include "postgres.h"
 
@@ -282,6 +285,7 @@ sbp_send_wakeups(MemoryContext cxt)
 static void
 sbp_maintain(void)
 {
+	static bool outdated_logged = false;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
@@ -296,6 +300,20 @@ sbp_maintain(void)
 			if (get_extension_oid("signalr_bp", true) != ext)
 				ext = InvalidOid;
 		}
+		/* the previous version's objects, until ALTER EXTENSION UPDATE */
+		if (OidIsValid(ext) && !sbp_extension_current(ext))
+		{
+			if (!outdated_logged)
+				ereport(LOG,
+						(errmsg("signalr_bp worker: retention waits for ALTER EXTENSION signalr_bp UPDATE in database \"%s\"",
+								sbp_database),
+						 errdetail("The extension's objects are of another version than the library (%s).",
+								   SBP_VERSION)));
+			outdated_logged = true;
+			ext = InvalidOid;
+		}
+		else if (OidIsValid(ext))
+			outdated_logged = false;
 		if (OidIsValid(ext))
 		{
 			PushActiveSnapshot(GetTransactionSnapshot());
