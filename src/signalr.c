@@ -53,6 +53,7 @@
 #include "signalr_bp.h"
 
 PG_FUNCTION_INFO_V1(sbp_signalr_append_sql);
+PG_FUNCTION_INFO_V1(sbp_envelope);
 
 static SPIPlanPtr sbp_app_by_id = NULL;
 
@@ -259,4 +260,22 @@ sbp_signalr_append_sql(PG_FUNCTION_ARGS)
 	}
 	sbp_signalr_append(&app, &buf);
 	PG_RETURN_VOID();
+}
+
+/*
+ * _envelope(kind integer, hub text, ids text[], payload bytea) RETURNS bytea
+ * of version 0.1.0, whose per-server envelope is gone.  The symbol stays so
+ * that the released 0.1.0 script still installs with this library (CREATE
+ * EXTENSION signalr_bp VERSION '0.1.0', then ALTER EXTENSION UPDATE); the
+ * guard refuses a call made through 0.1.0's objects.
+ */
+Datum
+sbp_envelope(PG_FUNCTION_ARGS)
+{
+	sbp_guard();
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("the envelope format of signalr_bp 0.1.0 is no longer supported"),
+			 errhint("Run ALTER EXTENSION signalr_bp UPDATE.")));
+	PG_RETURN_NULL();
 }
