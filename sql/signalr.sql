@@ -244,6 +244,17 @@ SELECT try($$SELECT signalr_bp.group_connections('chat', '', 'g')$$);
 SELECT try($$SELECT signalr_bp.user_connections('chat', 'Chat', E'u\n')$$);
 SELECT try($$SELECT signalr_bp.connection_groups('chat', NULL)$$);
 SELECT try($$SELECT signalr_bp.online_users('chat', NULL)$$);
+-- optional names, when given, follow the rules too
+SELECT try($$SELECT signalr_bp.add_to_group('chat', 'Chat', 'c1', 'g', from_server => '')$$);
+SELECT try($$SELECT signalr_bp.remove_from_group('chat', 'Chat', 'c1', 'g', from_server => repeat('s', 151))$$);
+SELECT try($$SELECT signalr_bp.add_to_groups('chat', 'Chat', ARRAY['c1'], ARRAY['g'], from_server => E's\x01')$$);
+SELECT try($$SELECT signalr_bp.remove_from_groups('chat', 'Chat', ARRAY['c1'], ARRAY['g'], from_server => 's' || chr(133))$$);
+SELECT try($$SELECT signalr_bp.connection_count('chat', '')$$);
+SELECT try($$SELECT signalr_bp.connection_count('chat', repeat('h', 257))$$);
+SELECT try($$SELECT signalr_bp.disconnect('chat', '')$$);
+SELECT try($$SELECT signalr_bp.disconnect('chat', E'c\n1')$$);
+SELECT try($$SELECT signalr_bp.json_invocation(NULL, '[1]')$$);
+SELECT try($$SELECT signalr_bp.json_invocation('m', NULL)$$);
 -- a NULL application is an error everywhere, never an empty answer
 SELECT try($$SELECT signalr_bp.register_server(NULL, 's')$$);
 SELECT try($$SELECT signalr_bp.heartbeat(NULL, 's')$$);

@@ -56,6 +56,8 @@ SELECT signalr_bp.drop_stream('app/nope');
 SELECT signalr_bp.drop_stream('app/nope', if_exists => true);
 SELECT signalr_bp.drop_stream('nope/nope', if_exists => true);
 SELECT signalr_bp.drop_stream(NULL);
+SELECT signalr_bp.drop_stream('app/nope', if_exists => NULL);
+SELECT signalr_bp.create_stream('app/nope', true, if_not_exists => NULL);
 -- a dropped stream's messages go with it, and the name is free again
 SELECT signalr_bp.publish('app/host-7_5f0c2b9e-81d4-4c1a-9e1e-2d4c9c1a0b77', 'bye');
 SELECT signalr_bp.drop_stream('app/host-7_5f0c2b9e-81d4-4c1a-9e1e-2d4c9c1a0b77');

@@ -377,17 +377,16 @@ sbp_create_stream(PG_FUNCTION_ARGS)
 {
 	SbpStreamName name;
 	SbpApplication app;
-	bool		if_not_exists = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
 
 	sbp_stream_name_parse(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), &name);
 	sbp_refuse_reserved(&name);
-	if (PG_ARGISNULL(1))
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("durable must not be null")));
+				 errmsg("%s must not be null", PG_ARGISNULL(1) ? "durable" : "if_not_exists")));
 	sbp_guard();
 	sbp_lookup_application(name.app, GetUserId(), false, &app);
-	PG_RETURN_INT32(sbp_insert_stream(app.id, name.local, PG_GETARG_BOOL(1), if_not_exists));
+	PG_RETURN_INT32(sbp_insert_stream(app.id, name.local, PG_GETARG_BOOL(1), PG_GETARG_BOOL(2)));
 }
 
 /*
@@ -467,11 +466,16 @@ Datum
 sbp_drop_stream(PG_FUNCTION_ARGS)
 {
 	SbpStreamName name;
-	bool		if_exists = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	bool		if_exists;
 	SbpStream	s;
 
 	sbp_stream_name_parse(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), &name);
 	sbp_refuse_reserved(&name);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("if_exists must not be null")));
+	if_exists = PG_GETARG_BOOL(1);
 	sbp_guard();
 	if (!sbp_lookup_stream(name.full, if_exists, &s))
 		PG_RETURN_BOOL(false);

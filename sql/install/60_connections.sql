@@ -109,9 +109,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	IF connection_id IS NULL THEN
-		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
+	PERFORM signalr_bp._check_name(connection_id, 'connection id', 256);
 	RETURN signalr_bp._disconnect(v_app, connection_id);
 END
 $$;

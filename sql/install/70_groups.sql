@@ -90,7 +90,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION signalr_bp._check_group_change(p_hub text, p_connection text, p_group text)
+-- p_from (from_server) may be NULL: a change made from SQL
+CREATE FUNCTION signalr_bp._check_group_change(p_hub text, p_connection text, p_group text,
+											   p_from text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -99,6 +101,9 @@ BEGIN
 	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(p_connection, 'connection id', 256);
 	PERFORM signalr_bp._check_name(p_group, 'group name', 1024);
+	IF p_from IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(p_from, 'server name', 150);
+	END IF;
 END
 $$;
 
@@ -111,7 +116,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name, from_server);
 	RETURN signalr_bp._join(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
@@ -127,7 +132,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name, from_server);
 	RETURN signalr_bp._leave(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
@@ -137,7 +142,8 @@ COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) I
 -- Batch forms: pairs connection_ids[i], group_names[i], one round trip (a
 -- server rebuilding a lost registry, or an application moving many
 -- connections at once).
-CREATE FUNCTION signalr_bp._check_pairs(p_hub text, p_connections text[], p_groups text[])
+CREATE FUNCTION signalr_bp._check_pairs(p_hub text, p_connections text[], p_groups text[],
+										p_from text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -159,6 +165,9 @@ BEGIN
 	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(p_connections) c;
 	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
+	IF p_from IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(p_from, 'server name', 150);
+	END IF;
 END
 $$;
 
@@ -172,7 +181,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names, from_server);
 	-- pair by pair: primary-key lookups whatever the statistics (a join could
 	-- pick a scan of the hub's connections)
 	FOR i IN 1..cardinality(connection_ids) LOOP
@@ -196,7 +205,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names, from_server);
 	FOR i IN 1..cardinality(connection_ids) LOOP
 		IF signalr_bp._leave(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
 			v_count := v_count + 1;

@@ -102,14 +102,22 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid) IS
 'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before)';
 
--- For triggers and jobs: a SignalR JSON-protocol invocation of method(args...)
+-- For triggers and jobs: a SignalR JSON-protocol invocation of method(args...).
+-- A NULL method or args is an error (22004), not a message clients reject;
+-- no arguments is '[]', one JSON null argument is 'null'.
 CREATE FUNCTION signalr_bp.json_invocation(method text, args jsonb DEFAULT '[]')
-RETURNS bytea LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURNS bytea LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-	SELECT convert_to(jsonb_build_object('type', 1, 'target', method,
+BEGIN
+	IF method IS NULL OR args IS NULL THEN
+		RAISE EXCEPTION '% must not be null', CASE WHEN method IS NULL THEN 'method' ELSE 'args' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	RETURN convert_to(jsonb_build_object('type', 1, 'target', method,
 		'arguments', CASE WHEN jsonb_typeof(args) = 'array' THEN args ELSE jsonb_build_array(args) END)::text,
-		'UTF8') || '\x1e'::bytea
+		'UTF8') || '\x1e'::bytea;
+END
 $$;
 COMMENT ON FUNCTION signalr_bp.json_invocation(text, jsonb) IS
 'a SignalR JSON hub-protocol Invocation message (record separator included), for sends from SQL';

@@ -8,6 +8,9 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
+	IF hub IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	END IF;
 	RETURN (SELECT COALESCE(sum(t.n), 0)::bigint FROM signalr_bp.connection_tally t
 			 WHERE t.app_id = v_app AND (connection_count.hub IS NULL OR t.hub = connection_count.hub));
 END
