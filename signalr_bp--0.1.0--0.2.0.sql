@@ -814,9 +814,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	IF connection_id IS NULL THEN
-		RAISE EXCEPTION 'connection id must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
+	PERFORM signalr_bp._check_name(connection_id, 'connection id', 256);
 	RETURN signalr_bp._disconnect(v_app, connection_id);
 END
 $$;
@@ -957,7 +955,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION signalr_bp._check_group_change(p_hub text, p_connection text, p_group text)
+-- p_from (from_server) may be NULL: a change made from SQL
+CREATE FUNCTION signalr_bp._check_group_change(p_hub text, p_connection text, p_group text,
+											   p_from text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -966,6 +966,9 @@ BEGIN
 	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(p_connection, 'connection id', 256);
 	PERFORM signalr_bp._check_name(p_group, 'group name', 1024);
+	IF p_from IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(p_from, 'server name', 150);
+	END IF;
 END
 $$;
 
@@ -978,7 +981,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name, from_server);
 	RETURN signalr_bp._join(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
@@ -995,7 +998,7 @@ AS $$
 DECLARE
 	v_app integer := signalr_bp._app_id(app);
 BEGIN
-	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name);
+	PERFORM signalr_bp._check_group_change(hub, connection_id, group_name, from_server);
 	RETURN signalr_bp._leave(v_app, hub, connection_id, group_name, from_server);
 END
 $$;
@@ -1003,7 +1006,8 @@ $$;
 COMMENT ON FUNCTION signalr_bp.remove_from_group(text, text, text, text, text) IS
 'remove a connection from a group; false if it was not a member; the holding server is told unless it is from_server';
 
-CREATE FUNCTION signalr_bp._check_pairs(p_hub text, p_connections text[], p_groups text[])
+CREATE FUNCTION signalr_bp._check_pairs(p_hub text, p_connections text[], p_groups text[],
+										p_from text)
 RETURNS void
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
@@ -1025,6 +1029,9 @@ BEGIN
 	PERFORM signalr_bp._check_name(p_hub, 'hub name', 256);
 	PERFORM signalr_bp._check_name(c, 'connection id', 256) FROM unnest(p_connections) c;
 	PERFORM signalr_bp._check_name(g, 'group name', 1024) FROM unnest(p_groups) g;
+	IF p_from IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(p_from, 'server name', 150);
+	END IF;
 END
 $$;
 
@@ -1038,7 +1045,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names, from_server);
 	-- pair by pair: primary-key lookups whatever the statistics (a join could
 	-- pick a scan of the hub's connections)
 	FOR i IN 1..cardinality(connection_ids) LOOP
@@ -1063,7 +1070,7 @@ DECLARE
 	v_app integer := signalr_bp._app_id(app);
 	v_count integer := 0;
 BEGIN
-	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names);
+	PERFORM signalr_bp._check_pairs(hub, connection_ids, group_names, from_server);
 	FOR i IN 1..cardinality(connection_ids) LOOP
 		IF signalr_bp._leave(v_app, hub, connection_ids[i], group_names[i], from_server) THEN
 			v_count := v_count + 1;
@@ -1183,6 +1190,22 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid) IS
 'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before)';
+
+-- a NULL method or args is an error (22004)
+CREATE OR REPLACE FUNCTION signalr_bp.json_invocation(method text, args jsonb DEFAULT '[]')
+RETURNS bytea LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF method IS NULL OR args IS NULL THEN
+		RAISE EXCEPTION '% must not be null', CASE WHEN method IS NULL THEN 'method' ELSE 'args' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	RETURN convert_to(jsonb_build_object('type', 1, 'target', method,
+		'arguments', CASE WHEN jsonb_typeof(args) = 'array' THEN args ELSE jsonb_build_array(args) END)::text,
+		'UTF8') || '\x1e'::bytea;
+END
+$$;
 
 COMMENT ON FUNCTION signalr_bp.json_invocation(text, jsonb) IS
 'a SignalR JSON hub-protocol Invocation message (record separator included), for sends from SQL';
@@ -1369,6 +1392,22 @@ GRANT EXECUTE ON FUNCTION
 TO signalr_bp_hub;
 
 -- 95_presence.sql
+
+-- the hub, when given, obeys the name rules
+CREATE OR REPLACE FUNCTION signalr_bp.connection_count(app text, hub text DEFAULT NULL)
+RETURNS bigint LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_app integer := signalr_bp._app_id(app);
+BEGIN
+	IF hub IS NOT NULL THEN
+		PERFORM signalr_bp._check_name(hub, 'hub name', 256);
+	END IF;
+	RETURN (SELECT COALESCE(sum(t.n), 0)::bigint FROM signalr_bp.connection_tally t
+			 WHERE t.app_id = v_app AND (connection_count.hub IS NULL OR t.hub = connection_count.hub));
+END
+$$;
 
 COMMENT ON FUNCTION signalr_bp.connection_count(text, text) IS
 'connections registered across all servers, of one hub or of all';
