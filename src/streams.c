@@ -16,7 +16,8 @@
  * relcache entry, whose callback empties the cache in every backend; lookups
  * accept pending invalidations first, and check permissions on every call.
  * No shared state, no locks beyond the row lock that serializes stream
- * creation in one application (so max_streams holds).
+ * creation in one application (so max_streams holds: the streams are
+ * counted under that lock with a fresh snapshot, in every isolation level).
  */
 #include "postgres.h"
 
@@ -277,6 +278,7 @@ sbp_insert_stream(int32 app_id, const char *local, bool durable, bool if_not_exi
 	char	   *app_name;
 	char	   *name;
 	int64		count;
+	SPIPlanPtr	plan;
 
 	values[0] = Int32GetDatum(app_id);
 	values[1] = CStringGetTextDatum(local);
@@ -327,9 +329,18 @@ sbp_insert_stream(int32 app_id, const char *local, bool durable, bool if_not_exi
 		return id;
 	}
 
-	rc = SPI_execute_with_args("SELECT pg_catalog.count(*) FROM signalr_bp.stream"
-							   " WHERE app_id OPERATOR(pg_catalog.=) $1",
-							   1, argtypes, values, NULL, false, 1);
+	/*
+	 * Count as of now, not as of the transaction's snapshot: under REPEATABLE
+	 * READ or SERIALIZABLE that snapshot can predate streams whose creators
+	 * held the row lock before us and have committed since (a lock-only xmax
+	 * raises no serialization failure), and the cap would be exceeded.
+	 */
+	plan = SPI_prepare("SELECT pg_catalog.count(*) FROM signalr_bp.stream"
+					   " WHERE app_id OPERATOR(pg_catalog.=) $1", 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "stream count failed: %s", SPI_result_code_string(SPI_result));
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							  false, false, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "stream count failed: %s", SPI_result_code_string(rc));
 	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
