@@ -300,10 +300,24 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
 
     private async Task EnsureApplicationAsync(CancellationToken ct)
     {
-        await ExecuteAsync(
-            "SELECT signalr_bp.create_application($1, durable => $2, server_ttl => $3) " +
-            "WHERE NOT EXISTS (SELECT FROM signalr_bp.application WHERE name = $1)",
-            ct, _options.ApplicationName, _options.Durable, _options.ServerTtl);
+        try
+        {
+            await ExecuteAsync(
+                "SELECT signalr_bp.create_application($1, durable => $2, server_ttl => $3) " +
+                "WHERE NOT EXISTS (SELECT FROM signalr_bp.application WHERE name = $1)",
+                ct, _options.ApplicationName, _options.Durable, _options.ServerTtl);
+        }
+        catch (PostgresException ex) when (ex.SqlState == "42710")
+        {
+            // Another hub server created it between our check and our insert
+            // (servers starting at once): fine if it is owned by the role this
+            // server would have made its owner, as create_application does.
+            if (!await ScalarAsync<bool>(
+                    "SELECT EXISTS (SELECT FROM signalr_bp.application " +
+                    "WHERE name = $1 AND owner = session_user::regrole)",
+                    ct, _options.ApplicationName))
+                throw;
+        }
     }
 }
 

@@ -66,6 +66,8 @@ public sealed class PostgresBackplaneOptions
     /// <summary>
     /// Call signalr_bp.create_application() at start when the application does
     /// not exist (needs the DBA's privileges; for development and tests).
+    /// Servers starting at once may all try: the one that finds it created by
+    /// another meanwhile, with the owner it would have given it, goes on.
     /// </summary>
     public bool CreateApplication { get; set; }
 
