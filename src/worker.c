@@ -286,6 +286,7 @@ static void
 sbp_maintain(void)
 {
 	static bool outdated_logged = false;
+	static Oid	current_ext = InvalidOid;	/* found of the library's version */
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
@@ -300,20 +301,31 @@ sbp_maintain(void)
 			if (get_extension_oid("signalr_bp", true) != ext)
 				ext = InvalidOid;
 		}
-		/* the previous version's objects, until ALTER EXTENSION UPDATE */
-		if (OidIsValid(ext) && !sbp_extension_current(ext))
+		/*
+		 * The previous version's objects, until ALTER EXTENSION UPDATE.
+		 * Checked until found current, then again only for another
+		 * extension (a later update needs a newer library, hence a
+		 * restart).
+		 */
+		if (OidIsValid(ext) && ext != current_ext)
 		{
-			if (!outdated_logged)
-				ereport(LOG,
-						(errmsg("signalr_bp worker: retention waits for ALTER EXTENSION signalr_bp UPDATE in database \"%s\"",
-								sbp_database),
-						 errdetail("The extension's objects are of another version than the library (%s).",
-								   SBP_VERSION)));
-			outdated_logged = true;
-			ext = InvalidOid;
+			if (sbp_extension_current(ext))
+			{
+				current_ext = ext;
+				outdated_logged = false;
+			}
+			else
+			{
+				if (!outdated_logged)
+					ereport(LOG,
+							(errmsg("signalr_bp worker: retention waits for ALTER EXTENSION signalr_bp UPDATE in database \"%s\"",
+									sbp_database),
+							 errdetail("The extension's objects are of another version than the library (%s).",
+									   SBP_VERSION)));
+				outdated_logged = true;
+				ext = InvalidOid;
+			}
 		}
-		else if (OidIsValid(ext))
-			outdated_logged = false;
 		if (OidIsValid(ext))
 		{
 			PushActiveSnapshot(GetTransactionSnapshot());
