@@ -17,7 +17,11 @@ check() {	# check NAME EXIT-STATUS
 }
 log=$(mktemp)
 set -m	# background jobs get process groups of their own
-scripts/demo --interactive >"$log" 2>&1 </dev/null &
+# A terminal's foreground job never starts with SIGINT ignored, but this test
+# may (a job started with & by a shell without job control, or under nohup,
+# passes an ignored SIGINT down, and bash cannot trap a signal ignored on
+# entry): give the demo the default disposition, as the terminal would.
+env --default-signal=INT,QUIT scripts/demo --interactive >"$log" 2>&1 </dev/null &
 pgid=$!
 set +m
 up=1
@@ -44,6 +48,8 @@ for _ in $(seq 120); do
 	sleep 0.5
 done
 check "Ctrl-C ends the script" $ended
+# a script that ignored the Ctrl-C must not hold up the test: stop it hard
+[ $ended = 0 ] || kill -KILL -- -"$pgid" 2>/dev/null
 wait "$pgid" 2>/dev/null
 if [ $up = 0 ]; then
 	! psql -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1
