@@ -337,6 +337,7 @@ BEGIN
 		PERFORM signalr_bp._remove_server(v_app, v_server.name, 'application dropped');
 	END LOOP;
 	DELETE FROM signalr_bp.registry_alive WHERE app_id OPERATOR(pg_catalog.=) v_app;
+	DELETE FROM signalr_bp.sent_batch WHERE app_id OPERATOR(pg_catalog.=) v_app;
 	PERFORM signalr_bp._drop_streams(v_app);
 	DELETE FROM signalr_bp.application WHERE id OPERATOR(pg_catalog.=) v_app;
 END
@@ -418,6 +419,15 @@ COMMENT ON FUNCTION signalr_bp.fetch(text, bigint, integer, integer) IS
 COMMENT ON FUNCTION signalr_bp.fetch_packed(text, bigint, integer, integer) IS
 'like fetch, as one value: [int64 offset][int32 length][payload] per message, big-endian';
 
+CREATE FUNCTION signalr_bp.follow(stream text, from_offset bigint,
+								  max_bytes integer DEFAULT 1048576,
+								  wait_ms integer DEFAULT 1000)
+RETURNS SETOF bytea
+AS 'MODULE_PATHNAME', 'sbp_follow'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION signalr_bp.follow(text, bigint, integer, integer) IS
+'fetch_packed as rows, for wait_ms: a row as messages commit, [int64 next_offset] then fetch_packed''s messages; in the select list, each row reaches the client at once';
+
 COMMENT ON FUNCTION signalr_bp.head(text) IS
 'the offset the next committed message of the stream will get';
 
@@ -443,6 +453,7 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.publish_batch(text, bytea[]),
 	signalr_bp.fetch(text, bigint, integer, integer),
 	signalr_bp.fetch_packed(text, bigint, integer, integer),
+	signalr_bp.follow(text, bigint, integer, integer),
 	signalr_bp.head(text),
 	signalr_bp.channel(text),
 	signalr_bp._stream_stats(text)
@@ -1093,7 +1104,7 @@ TO signalr_bp_hub;
 -- 80_sends.sql
 
 CREATE TABLE signalr_bp.sent_batch (
-	app_id    integer NOT NULL REFERENCES signalr_bp.application ON DELETE CASCADE,
+	app_id    integer NOT NULL,
 	batch_key uuid NOT NULL,
 	sent_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (app_id, batch_key)
@@ -1183,13 +1194,14 @@ COMMENT ON FUNCTION signalr_bp.send_users(text, text, text[], bytea) IS
 'send to every connection of these users';
 
 CREATE FUNCTION signalr_bp.send_batch(app text, hub text, kinds text[], targets text[],
-									  payloads bytea[], batch_key uuid DEFAULT NULL)
+									  payloads bytea[], batch_key uuid DEFAULT NULL,
+									  async_commit boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'sbp_send_batch_kinds'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
-COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid) IS
-'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before)';
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid, boolean) IS
+'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before); async_commit: commit without waiting for the WAL flush';
 
 -- a NULL method or args is an error (22004)
 CREATE OR REPLACE FUNCTION signalr_bp.json_invocation(method text, args jsonb DEFAULT '[]')
@@ -1218,7 +1230,7 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.send_groups(text, text, text[], bytea, text[]),
 	signalr_bp.send_user(text, text, text, bytea),
 	signalr_bp.send_users(text, text, text[], bytea),
-	signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid),
+	signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid, boolean),
 	signalr_bp.json_invocation(text, jsonb)
 TO signalr_bp_hub;
 
@@ -1361,13 +1373,14 @@ COMMENT ON FUNCTION signalr_bp.send(text, text, signalr_bp.audience, bytea) IS
 'send to an audience (one envelope in the application stream)';
 
 CREATE FUNCTION signalr_bp.send_batch(app text, hub text, audiences signalr_bp.audience[],
-									  payloads bytea[], batch_key uuid DEFAULT NULL)
+									  payloads bytea[], batch_key uuid DEFAULT NULL,
+									  async_commit boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'sbp_send_batch_audiences'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
-COMMENT ON FUNCTION signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid) IS
-'payloads[i] to audiences[i], in order, in one call; returns how many messages it appended (0 when batch_key was applied before)';
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid, boolean) IS
+'payloads[i] to audiences[i], in order, in one call; returns how many messages it appended (0 when batch_key was applied before); async_commit: commit without waiting for the WAL flush';
 
 GRANT EXECUTE ON FUNCTION
 	signalr_bp._valid_name(text, text, integer),
@@ -1388,7 +1401,7 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp._audience_ne(signalr_bp.audience, signalr_bp.audience),
 	signalr_bp.lookup_connection(text, signalr_bp.connection_id),
 	signalr_bp.send(text, text, signalr_bp.audience, bytea),
-	signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid)
+	signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid, boolean)
 TO signalr_bp_hub;
 
 -- 95_presence.sql

@@ -53,6 +53,15 @@ SELECT next_offset, message_count, length(messages) FROM signalr_bp.fetch_packed
 SELECT next_offset, message_count FROM signalr_bp.fetch_packed('pf/s1', 0, max_bytes => 2147483647);
 SELECT count(*) FROM signalr_bp.fetch('pf/s1', 0, max_messages => 2147483647);
 SELECT next_offset, message_count, length(messages) FROM signalr_bp.fetch_packed('pf/s1', 7);
+-- follow: fetch_packed as rows until wait_ms is over, [int64 next_offset] before the messages
+SELECT ('x' || encode(substring(r from 1 for 8), 'hex'))::bit(64)::bigint AS next_offset,
+	   length(r) - 8 AS packed_length
+  FROM signalr_bp.follow('pf/s1', 4, wait_ms => 0) r;
+SELECT ('x' || encode(substring(r from 1 for 8), 'hex'))::bit(64)::bigint AS next_offset,
+	   length(r) - 8 AS packed_length
+  FROM signalr_bp.follow('pf/s1', 0, max_bytes => 40, wait_ms => 1500) r;
+-- in the select list, each row is sent as it is read; at the head, no row
+SELECT count(*) AS rows_at_head FROM (SELECT signalr_bp.follow('pf/s1', 7, wait_ms => 50)) x;
 -- many messages in one transaction are split into chunks of about chunk_size bytes
 SELECT signalr_bp.publish_batch('pf/s2', array_agg(convert_to(lpad(i::text, 300, '.'), 'UTF8')))
   FROM generate_series(1, 1000) i;

@@ -66,6 +66,19 @@ SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[]
 ROLLBACK;
 SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['k4']::bytea[],
 							 '5e2b7a3c-0000-4000-8000-000000000003');
+-- async_commit: the transaction commits as with SET LOCAL synchronous_commit = off
+BEGIN;
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['a1']::bytea[],
+							 async_commit => true);
+SHOW synchronous_commit;
+ROLLBACK;
+BEGIN;
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all'], ARRAY[NULL], ARRAY['a2']::bytea[], NULL, false);
+SHOW synchronous_commit;
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all'], ARRAY[NULL], ARRAY['a3']::bytea[], NULL, true);
+SHOW synchronous_commit;
+ROLLBACK;
+SHOW synchronous_commit;
 SELECT count(*) AS keys FROM signalr_bp.sent_batch;
 -- maintain() forgets keys older than signalr_bp.batch_key_retention
 UPDATE signalr_bp.sent_batch SET sent_at = now() - interval '16 minutes'

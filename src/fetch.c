@@ -17,11 +17,19 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+/*
+ * libpq/libpq.h (pq_flush) includes libpq-be.h, which includes
+ * <gssapi/gssapi.h> when the server was built with GSSAPI; server-dev
+ * packages do not always bring those headers.  Nothing here uses GSSAPI.
+ */
+#undef ENABLE_GSS
+#include "libpq/libpq.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
+#include "tcop/tcopprot.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -29,6 +37,7 @@
 
 PG_FUNCTION_INFO_V1(sbp_fetch);
 PG_FUNCTION_INFO_V1(sbp_fetch_packed);
+PG_FUNCTION_INFO_V1(sbp_follow);
 
 /*
  * One call returns at most this much: larger max_bytes and max_messages are
@@ -490,4 +499,76 @@ sbp_fetch_packed(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum((int32) sink.count);
 	values[2] = PointerGetDatum(out);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/* follow's state across its rows */
+typedef struct SbpFollow
+{
+	SbpStream	stream;
+	int64		next;			/* the offset the next row starts at */
+	int32		limit;
+	TimestampTz deadline;
+} SbpFollow;
+
+/*
+ * follow(stream, from_offset, max_bytes, wait_ms) RETURNS SETOF bytea
+ *
+ * fetch_packed as a stream of rows: for wait_ms, a row each time committed
+ * messages are read, [int64 next_offset] then fetch_packed's messages.  A
+ * consumer pays one statement per wait_ms instead of one per wake-up: called
+ * in the select list, each row is flushed to the client before the next read
+ * (elsewhere the rows are collected and arrive at the end, still correct).
+ * The statement holds its snapshot's xmin for up to wait_ms, as a long poll
+ * of fetch_packed does.
+ */
+Datum
+sbp_follow(PG_FUNCTION_ARGS)
+{
+	FuncCallContext *funcctx;
+	SbpFollow  *f;
+	SbpSink		sink = {0};
+	StringInfoData buf;
+	long		remaining;
+	bytea	   *out;
+
+	if (SRF_IS_FIRSTCALL())
+	{
+		MemoryContext oldcxt;
+		int32		wait_ms;
+
+		funcctx = SRF_FIRSTCALL_INIT();
+		oldcxt = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+		f = palloc0(sizeof(SbpFollow));
+		sbp_fetch_args(fcinfo, &f->stream, &f->next, &f->limit, &wait_ms, "max_bytes");
+		f->deadline = GetCurrentTimestamp() + (TimestampTz) wait_ms * 1000;
+		funcctx->user_fctx = f;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	/* the previous row (or the row description) is in the output buffer: send it now */
+	if (whereToSendOutput == DestRemote)
+		pq_flush();
+	funcctx = SRF_PERCALL_SETUP();
+	f = (SbpFollow *) funcctx->user_fctx;
+
+	remaining = (long) ((f->deadline - GetCurrentTimestamp()) / 1000);
+	/* the first row may also be a plain read: go on only while time is left */
+	if (remaining <= 0 && funcctx->call_cntr > 0)
+		SRF_RETURN_DONE(funcctx);
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ + sizeof(int64));
+	sink.packed = &buf;
+	sink.max_messages = PG_INT32_MAX;
+	sink.max_bytes = Min(f->limit, SBP_MAX_FETCH_BYTES);
+	sbp_read_wait(&f->stream, f->next, (int32) Max(remaining, 0), &sink);
+	if (sink.count == 0)
+		SRF_RETURN_DONE(funcctx);
+	f->next = sink.next_offset;
+	out = (bytea *) buf.data;
+	SET_VARSIZE(out, buf.len);
+	{
+		uint64		n = pg_hton64((uint64) sink.next_offset);
+
+		memcpy(VARDATA(out), &n, sizeof(n));
+	}
+	SRF_RETURN_NEXT(funcctx, PointerGetDatum(out));
 }

@@ -30,6 +30,7 @@
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
@@ -305,6 +306,21 @@ sbp_claim_batch_key(SbpSend *send, pg_uuid_t *key)
 	return claimed;
 }
 
+/*
+ * The async_commit argument: true commits the caller's transaction without
+ * waiting for its WAL flush, as SET LOCAL synchronous_commit = off would (one
+ * statement less per send for a hub server).  Readers still see the messages
+ * only once they are durable (publish.c).
+ */
+static void
+sbp_async_commit_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (argno >= PG_NARGS() || PG_ARGISNULL(argno) || !PG_GETARG_BOOL(argno))
+		return;
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* The batch key argument (NULL: none). */
 static pg_uuid_t *
 sbp_batch_key(FunctionCallInfo fcinfo, int argno)
@@ -316,7 +332,8 @@ sbp_batch_key(FunctionCallInfo fcinfo, int argno)
 
 /*
  * send_batch(app text, hub text, audiences audience[], payloads bytea[],
- *            batch_key uuid DEFAULT NULL) RETURNS integer
+ *            batch_key uuid DEFAULT NULL, async_commit boolean DEFAULT false)
+ *            RETURNS integer
  *
  * Sends payloads[i] to audiences[i], in order; returns the number of
  * messages appended (0 when the batch key was applied before).
@@ -339,6 +356,7 @@ sbp_send_batch_audiences(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 		payloads[i] = PointerGetDatum(sbp_payload(payloads[i], false));
 	key = sbp_batch_key(fcinfo, 4);
+	sbp_async_commit_arg(fcinfo, 5);
 	if (key && !sbp_claim_batch_key(&send, key))
 		PG_RETURN_INT32(0);
 	for (int i = 0; i < n; i++)
@@ -372,7 +390,8 @@ sbp_kind_of(text *kind)
 
 /*
  * send_batch(app text, hub text, kinds text[], targets text[], payloads bytea[],
- *            batch_key uuid DEFAULT NULL) RETURNS integer
+ *            batch_key uuid DEFAULT NULL, async_commit boolean DEFAULT false)
+ *            RETURNS integer
  *
  * Sends payloads[i] to one target: kinds[i] is all, connection, group or
  * user; targets[i] names it (ignored for all).  Returns the number of
@@ -415,6 +434,7 @@ sbp_send_batch_kinds(PG_FUNCTION_ARGS)
 						 kind[i] == SBP_ENV_GROUPS ? SBP_GROUP_NAME_MAX : SBP_USER_ID_MAX, 0);
 	}
 	key = sbp_batch_key(fcinfo, 5);
+	sbp_async_commit_arg(fcinfo, 6);
 	if (key && !sbp_claim_batch_key(&send, key))
 		PG_RETURN_INT32(0);
 	for (int i = 0; i < n; i++)

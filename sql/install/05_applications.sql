@@ -144,6 +144,7 @@ BEGIN
 		PERFORM signalr_bp._remove_server(v_app, v_server.name, 'application dropped');
 	END LOOP;
 	DELETE FROM signalr_bp.registry_alive WHERE app_id OPERATOR(pg_catalog.=) v_app;
+	DELETE FROM signalr_bp.sent_batch WHERE app_id OPERATOR(pg_catalog.=) v_app;
 	PERFORM signalr_bp._drop_streams(v_app);
 	DELETE FROM signalr_bp.application WHERE id OPERATOR(pg_catalog.=) v_app;
 END

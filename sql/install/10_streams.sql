@@ -164,6 +164,15 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION signalr_bp.fetch_packed(text, bigint, integer, integer) IS
 'like fetch, as one value: [int64 offset][int32 length][payload] per message, big-endian';
 
+CREATE FUNCTION signalr_bp.follow(stream text, from_offset bigint,
+								  max_bytes integer DEFAULT 1048576,
+								  wait_ms integer DEFAULT 1000)
+RETURNS SETOF bytea
+AS 'MODULE_PATHNAME', 'sbp_follow'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 10;
+COMMENT ON FUNCTION signalr_bp.follow(text, bigint, integer, integer) IS
+'fetch_packed as rows, for wait_ms: a row as messages commit, [int64 next_offset] then fetch_packed''s messages; in the select list, each row reaches the client at once';
+
 CREATE FUNCTION signalr_bp.head(stream text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'sbp_head'
@@ -197,6 +206,7 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.publish_batch(text, bytea[]),
 	signalr_bp.fetch(text, bigint, integer, integer),
 	signalr_bp.fetch_packed(text, bigint, integer, integer),
+	signalr_bp.follow(text, bigint, integer, integer),
 	signalr_bp.head(text),
 	signalr_bp.channel(text),
 	signalr_bp._stream_stats(text)

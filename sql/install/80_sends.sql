@@ -6,9 +6,10 @@
 -- Batch keys of applied send_batch calls: a retried batch whose key is here
 -- appends nothing.  Logged, so a retry after a crash or failover is still
 -- recognized; maintain() forgets keys older than
--- signalr_bp.batch_key_retention.
+-- signalr_bp.batch_key_retention.  No foreign key: its check would lock the
+-- application's row on every send; drop_application deletes the keys.
 CREATE TABLE signalr_bp.sent_batch (
-	app_id    integer NOT NULL REFERENCES signalr_bp.application ON DELETE CASCADE,
+	app_id    integer NOT NULL,
 	batch_key uuid NOT NULL,
 	sent_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	PRIMARY KEY (app_id, batch_key)
@@ -95,12 +96,13 @@ COMMENT ON FUNCTION signalr_bp.send_users(text, text, text[], bytea) IS
 -- all, connection, group or user; targets[i] names the connection, group
 -- or user (ignored for all); payloads[i] is the message.
 CREATE FUNCTION signalr_bp.send_batch(app text, hub text, kinds text[], targets text[],
-									  payloads bytea[], batch_key uuid DEFAULT NULL)
+									  payloads bytea[], batch_key uuid DEFAULT NULL,
+									  async_commit boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'sbp_send_batch_kinds'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid) IS
-'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before)';
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid, boolean) IS
+'many sends in one call, in order; returns how many messages it appended (0 when batch_key was applied before); async_commit: commit without waiting for the WAL flush';
 
 -- For triggers and jobs: a SignalR JSON-protocol invocation of method(args...).
 -- A NULL method or args is an error (22004), not a message clients reject;
@@ -131,6 +133,6 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp.send_groups(text, text, text[], bytea, text[]),
 	signalr_bp.send_user(text, text, text, bytea),
 	signalr_bp.send_users(text, text, text[], bytea),
-	signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid),
+	signalr_bp.send_batch(text, text, text[], text[], bytea[], uuid, boolean),
 	signalr_bp.json_invocation(text, jsonb)
 TO signalr_bp_hub;

@@ -138,12 +138,13 @@ COMMENT ON FUNCTION signalr_bp.send(text, text, signalr_bp.audience, bytea) IS
 'send to an audience (one envelope in the application stream)';
 
 CREATE FUNCTION signalr_bp.send_batch(app text, hub text, audiences signalr_bp.audience[],
-									  payloads bytea[], batch_key uuid DEFAULT NULL)
+									  payloads bytea[], batch_key uuid DEFAULT NULL,
+									  async_commit boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'sbp_send_batch_audiences'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
-COMMENT ON FUNCTION signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid) IS
-'payloads[i] to audiences[i], in order, in one call; returns how many messages it appended (0 when batch_key was applied before)';
+COMMENT ON FUNCTION signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid, boolean) IS
+'payloads[i] to audiences[i], in order, in one call; returns how many messages it appended (0 when batch_key was applied before); async_commit: commit without waiting for the WAL flush';
 
 -- for hub servers
 GRANT EXECUTE ON FUNCTION
@@ -165,5 +166,5 @@ GRANT EXECUTE ON FUNCTION
 	signalr_bp._audience_ne(signalr_bp.audience, signalr_bp.audience),
 	signalr_bp.lookup_connection(text, signalr_bp.connection_id),
 	signalr_bp.send(text, text, signalr_bp.audience, bytea),
-	signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid)
+	signalr_bp.send_batch(text, text, signalr_bp.audience[], bytea[], uuid, boolean)
 TO signalr_bp_hub;

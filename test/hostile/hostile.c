@@ -63,6 +63,7 @@ static const struct
 	{"connection_count", "hub", "connections of every hub"},
 	{"cancel_invocation", "connection_id", "the connection is taken from the registry"},
 	{"send_batch", "batch_key", "a batch without an idempotency key"},
+	{"send_batch", "async_commit", "the server's synchronous_commit, as when omitted"},
 	{"create_application", "owner", "owned by the session user"},
 	{"alter_application", "*", "NULL leaves a setting unchanged"},
 	{"audience_all", "excluded", "nobody excluded"},

@@ -5,9 +5,10 @@ using Npgsql;
 
 namespace SignalRBackplane.Postgres;
 
-// The stream consumer: one session long-polls the application stream from this
-// server's offset, hands each envelope to its hub's lifetime manager (which
-// filters with its local connections and never waits for a client), and tells
+// The stream consumer: one session follows the application stream from this
+// server's offset (one statement per PollWait, a row per read), hands each
+// envelope to its hub's lifetime manager (which filters with its local
+// connections and never waits for a client), and tells
 // the send queue which batch keys came back. After any error it reconnects at
 // once and resumes from its offset; nothing committed is skipped.
 public sealed partial class PostgresBackplane
@@ -25,9 +26,10 @@ public sealed partial class PostgresBackplane
             try
             {
                 await using var conn = await _consumerSource.OpenConnectionAsync(ct);
-                // not prepared: a transaction-mode pooler may run each statement on another server session
-                await using var cmd = new NpgsqlCommand(
-                    "SELECT next_offset, message_count, messages FROM signalr_bp.fetch_packed($1, $2, $3, $4)", conn);
+                // one statement per PollWait, a row per read (follow, in the select list, sends each row
+                // as it is read); not prepared: a transaction-mode pooler may run each statement on
+                // another server session
+                await using var cmd = new NpgsqlCommand("SELECT signalr_bp.follow($1, $2, $3, $4)", conn);
                 var stream = new NpgsqlParameter<string> { TypedValue = _stream };
                 var offset = new NpgsqlParameter<long> { TypedValue = NextOffset };
                 cmd.Parameters.Add(stream);
@@ -38,29 +40,36 @@ public sealed partial class PostgresBackplane
                 {
                     offset.TypedValue = NextOffset;
                     stream.TypedValue = _stream;
+                    // every commit before this was read once the next row (or the statement's end) is here
                     long started = Stopwatch.GetTimestamp();
-                    long next;
-                    byte[] messages;
                     await using (var reader = await cmd.ExecuteReaderAsync(ct))
                     {
-                        await reader.ReadAsync(ct);
-                        next = reader.GetInt64(0);
-                        messages = reader.GetFieldValue<byte[]>(2);
+                        if (failures > 0)
+                        {
+                            // back after an error: a restart or failover may have lost the registry
+                            // and commits not yet durable; check both now, not at the next heartbeat
+                            failures = 0;
+                            outage.Succeeded();
+                            CheckRegistrySoon();
+                            _sends.RequestResend();
+                        }
+                        while (await reader.ReadAsync(ct))
+                        {
+                            // [int64 next_offset], then fetch_packed's messages
+                            var row = reader.GetFieldValue<byte[]>(0);
+                            if (row.Length < 8)
+                                throw new InvalidDataException($"a read of {_stream} returned a malformed row");
+                            long next = BinaryPrimitives.ReadInt64BigEndian(row);
+                            Dispatch(row, 8);
+                            Interlocked.Exchange(ref _nextOffset, next);
+                            // a read that was not cut short by max_bytes read everything committed when it began
+                            if (row.Length - 8 < _options.FetchMaxBytes / 2)
+                                _sends.ConsumerCaughtUp(started);
+                            started = Stopwatch.GetTimestamp();
+                        }
                     }
-                    if (failures > 0)
-                    {
-                        // back after an error: a restart or failover may have lost the registry
-                        // and commits not yet durable; check both now, not at the next heartbeat
-                        failures = 0;
-                        outage.Succeeded();
-                        CheckRegistrySoon();
-                        _sends.RequestResend();
-                    }
-                    Dispatch(messages);
-                    Interlocked.Exchange(ref _nextOffset, next);
-                    // a fetch that was not cut short read everything committed when it began
-                    if (messages.Length < _options.FetchMaxBytes / 2)
-                        _sends.ConsumerCaughtUp(started);
+                    // the statement ended after a read that found nothing more
+                    _sends.ConsumerCaughtUp(started);
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -106,10 +115,10 @@ public sealed partial class PostgresBackplane
         }
     }
 
-    // [int64 offset][int32 length][envelope] per message
-    private void Dispatch(byte[] packed)
+    // [int64 offset][int32 length][envelope] per message, from start
+    private void Dispatch(byte[] packed, int start)
     {
-        int pos = 0, count = 0;
+        int pos = start, count = 0;
         var hubs = _hubs;
         while (pos + 12 <= packed.Length)
         {

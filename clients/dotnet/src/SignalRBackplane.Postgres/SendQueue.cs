@@ -58,7 +58,7 @@ internal sealed class SendQueue
         _connectionError = connectionError;
         _outage = new Outage("sender", options.ServerName, logger);
         _capacity = new SemaphoreSlim(Math.Max(1, options.MaxUnconfirmedSends));
-        _sql = "SELECT signalr_bp.send_batch($1, $2, $3::signalr_bp.audience[], $4, $5)";
+        _sql = "SELECT signalr_bp.send_batch($1, $2, $3::signalr_bp.audience[], $4, $5, $6)";
     }
 
     /// <summary>
@@ -315,14 +315,14 @@ internal sealed class SendQueue
         return true;
     }
 
-    // one transaction, one round trip: [synchronous_commit off,] send_batch per hub
+    // one transaction, one round trip: send_batch per hub
     private async Task<int[]> ExecuteAsync(SendUnit unit)
     {
         var ct = _stopping.Token;
         await using var conn = await _source.OpenConnectionAsync(ct).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(conn);
-        if (_options.SendCompletion != SendCompletion.Committed)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_catalog.set_config('synchronous_commit', 'off', true)"));
+        // Accepted and Queued do not wait for the WAL flush: async_commit (one statement, not a set_config before it)
+        bool asyncCommit = _options.SendCompletion != SendCompletion.Committed;
         foreach (var call in unit.Calls)
         {
             var cmd = new NpgsqlBatchCommand(_sql);
@@ -331,6 +331,7 @@ internal sealed class SendQueue
             cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = call.Audiences, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
             cmd.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = call.Payloads, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
             cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = call.Key, NpgsqlDbType = NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = asyncCommit });
             batch.BatchCommands.Add(cmd);
         }
         var appended = new int[unit.Calls.Count];
