@@ -447,8 +447,10 @@ internal sealed class SendUnit
         Items = new List<SendItem>(items);
         Created = created != 0 ? created : items.Min(i => i.Enqueued);
         Calls = new List<HubCall>(1);
+        // time-ordered keys (UUIDv7): sent_batch's primary key grows at its right edge instead of
+        // touching a random leaf per send (and writing a full-page image of it after each checkpoint)
         foreach (var hub in Items.GroupBy(i => i.Hub))
-            Calls.Add(new HubCall(hub.Key, Guid.NewGuid(), hub.Select(i => i.Audience).ToArray(),
+            Calls.Add(new HubCall(hub.Key, Guid.CreateVersion7(), hub.Select(i => i.Audience).ToArray(),
                                   hub.Select(i => i.Payload).ToArray()));
     }
 
