@@ -27,9 +27,9 @@
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "storage/latch.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
-#include "tcop/tcopprot.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
