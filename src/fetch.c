@@ -509,6 +509,31 @@ sbp_fetch(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * Read (as sbp_read_wait) into one bytea of packed messages, after `header`
+ * bytes left for the caller; the varlena header is reserved up front, so
+ * the result needs no copy.  message_count is an integer: at most
+ * PG_INT32_MAX messages.
+ */
+static bytea *
+sbp_read_packed(const SbpStream *s, int64 from, int32 limit, int32 wait_ms, int header,
+				SbpSink *sink)
+{
+	StringInfoData buf;
+	bytea	   *out;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ + header);
+	sink->packed = &buf;
+	sink->max_messages = PG_INT32_MAX;
+	sink->max_bytes = Min(limit, SBP_MAX_FETCH_BYTES);
+	sbp_read_wait(s, from, wait_ms, sink);
+	sink->packed = NULL;
+	out = (bytea *) buf.data;
+	SET_VARSIZE(out, buf.len);
+	return out;
+}
+
 /* fetch_packed(stream, from_offset, max_bytes, wait_ms) RETURNS (next_offset, message_count, messages) */
 Datum
 sbp_fetch_packed(PG_FUNCTION_ARGS)
@@ -518,7 +543,6 @@ sbp_fetch_packed(PG_FUNCTION_ARGS)
 	int32		limit;
 	int32		wait_ms;
 	SbpSink		sink = {0};
-	StringInfoData buf;
 	TupleDesc	tupdesc;
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
@@ -528,16 +552,7 @@ sbp_fetch_packed(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	initStringInfo(&buf);
-	/* reserve room for the varlena header so the result needs no copy */
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	sink.packed = &buf;
-	sink.max_messages = PG_INT32_MAX;	/* message_count is an integer */
-	sink.max_bytes = Min(limit, SBP_MAX_FETCH_BYTES);
-	sbp_read_wait(&s, from, wait_ms, &sink);
-
-	out = (bytea *) buf.data;
-	SET_VARSIZE(out, buf.len);
+	out = sbp_read_packed(&s, from, limit, wait_ms, 0, &sink);
 	values[0] = Int64GetDatum(sink.next_offset);
 	values[1] = Int32GetDatum((int32) sink.count);
 	values[2] = PointerGetDatum(out);
@@ -570,7 +585,6 @@ sbp_follow(PG_FUNCTION_ARGS)
 	FuncCallContext *funcctx;
 	SbpFollow  *f;
 	SbpSink		sink = {0};
-	StringInfoData buf;
 	long		remaining;
 	bytea	   *out;
 
@@ -597,17 +611,11 @@ sbp_follow(PG_FUNCTION_ARGS)
 	/* the first row may also be a plain read: go on only while time is left */
 	if (remaining <= 0 && funcctx->call_cntr > 0)
 		SRF_RETURN_DONE(funcctx);
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ + sizeof(int64));
-	sink.packed = &buf;
-	sink.max_messages = PG_INT32_MAX;
-	sink.max_bytes = Min(f->limit, SBP_MAX_FETCH_BYTES);
-	sbp_read_wait(&f->stream, f->next, (int32) Max(remaining, 0), &sink);
+	out = sbp_read_packed(&f->stream, f->next, f->limit, (int32) Max(remaining, 0),
+						  sizeof(int64), &sink);
 	if (sink.count == 0)
 		SRF_RETURN_DONE(funcctx);
 	f->next = sink.next_offset;
-	out = (bytea *) buf.data;
-	SET_VARSIZE(out, buf.len);
 	{
 		uint64		n = pg_hton64((uint64) sink.next_offset);
 

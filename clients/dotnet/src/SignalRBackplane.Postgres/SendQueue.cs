@@ -334,14 +334,15 @@ internal sealed class SendQueue
             cmd.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = asyncCommit });
             batch.BatchCommands.Add(cmd);
         }
+        // one result set per send_batch call, in order
         var appended = new int[unit.Calls.Count];
-        int skip = batch.BatchCommands.Count - unit.Calls.Count, set = 0;
+        int set = 0;
         await using (var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             do
             {
-                if (set >= skip && set - skip < appended.Length && await reader.ReadAsync(ct).ConfigureAwait(false))
-                    appended[set - skip] = reader.IsDBNull(0) ? 0 : Convert.ToInt32(reader.GetValue(0));
+                if (set < appended.Length && await reader.ReadAsync(ct).ConfigureAwait(false))
+                    appended[set] = reader.IsDBNull(0) ? 0 : Convert.ToInt32(reader.GetValue(0));
                 set++;
             } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
         }
