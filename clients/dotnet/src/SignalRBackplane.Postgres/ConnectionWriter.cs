@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.AspNetCore.Connections.Abstractions;
 using Microsoft.AspNetCore.SignalR;
 
 namespace SignalRBackplane.Postgres;
@@ -10,8 +11,14 @@ namespace SignalRBackplane.Postgres;
 /// the connection is aborted when the queue overflows or a write hangs longer
 /// than the write timeout (checked by <see cref="CheckHung"/>), as SignalR's
 /// transports abort a send that does not complete.
+/// The stream consumer stages the messages of one read (<see cref="Stage"/>)
+/// and writes them as one buffer at its end (<see cref="WriteStaged"/>): one
+/// flush and one WebSocket frame for several messages, as a transport does
+/// with writes that queue up. Not for stateful-reconnect connections, whose
+/// buffer counts messages by write.
 /// Locking: <c>_lock</c> guards the queue and the busy flag; the write itself
-/// runs outside it, by one thread at a time (whoever set busy).
+/// runs outside it, by one thread at a time (whoever set busy). The staged
+/// list belongs to the consumer's thread.
 /// </summary>
 internal sealed class ConnectionWriter
 {
@@ -26,6 +33,10 @@ internal sealed class ConnectionWriter
     private bool _abortReported;
     // Stopwatch timestamp at which the pending write started; 0 while no write is pending
     private long _pendingSince;
+    // a combined write stays below this; a larger read goes out in several
+    private const int MaxCombinedBytes = 64 * 1024;
+    private readonly bool _coalesce;
+    private List<SerializedHubMessage>? _staged;
 
     // aborted: told (connection, reason) once, when this writer aborts the connection
     public ConnectionWriter(HubConnectionContext connection, long bufferSize, Action<HubConnectionContext, string> aborted)
@@ -33,6 +44,10 @@ internal sealed class ConnectionWriter
         _connection = connection;
         _bufferSize = bufferSize;
         _aborted = aborted;
+        // the feature is there when the connection may reconnect statefully (its buffer counts writes)
+#pragma warning disable CA2252 // a preview interface: only asked whether it is there
+        _coalesce = connection.Features.Get<IStatefulReconnectFeature>() == null;
+#pragma warning restore CA2252
     }
 
     public HubConnectionContext Connection => _connection;
@@ -64,6 +79,69 @@ internal sealed class ConnectionWriter
             Run(message);
         else if (overflow)
             AbortConnection($"more than {_bufferSize} bytes waited for a slow client");
+    }
+
+    /// <summary>
+    /// Stages a message of the read being delivered; <paramref name="staged"/>
+    /// collects the writers to finish with <see cref="WriteStaged"/>.
+    /// Called by the stream consumer only.
+    /// </summary>
+    public void Stage(SerializedHubMessage message, List<ConnectionWriter> staged)
+    {
+        if (!_coalesce)
+        {
+            Write(message);
+            return;
+        }
+        _staged ??= new List<SerializedHubMessage>();
+        if (_staged.Count == 0)
+            staged.Add(this);
+        _staged.Add(message);
+    }
+
+    /// <summary>Writes the staged messages, in order, as few buffers as they fit in.</summary>
+    public void WriteStaged()
+    {
+        var staged = _staged;
+        if (staged == null || staged.Count == 0)
+            return;
+        if (staged.Count == 1)
+            Write(staged[0]);
+        else
+        {
+            var protocol = _connection.Protocol;
+            int first = 0, bytes = 0;
+            for (int i = 0; i < staged.Count; i++)
+            {
+                int size = staged[i].GetSerializedMessage(protocol).Length;
+                if (i > first && bytes + size > MaxCombinedBytes)
+                {
+                    Write(Combine(staged, first, i, bytes, protocol));
+                    first = i;
+                    bytes = 0;
+                }
+                bytes += size;
+            }
+            Write(Combine(staged, first, staged.Count, bytes, protocol));
+        }
+        staged.Clear();
+    }
+
+    // messages [from, to) in this protocol's form, one after the other: a valid stream of messages in every protocol
+    private static SerializedHubMessage Combine(List<SerializedHubMessage> staged, int from, int to, int bytes,
+                                                Microsoft.AspNetCore.SignalR.Protocol.IHubProtocol protocol)
+    {
+        if (to - from == 1)
+            return staged[from];
+        var buffer = new byte[bytes];
+        int pos = 0;
+        for (int i = from; i < to; i++)
+        {
+            var form = staged[i].GetSerializedMessage(protocol);
+            form.Span.CopyTo(buffer.AsSpan(pos));
+            pos += form.Length;
+        }
+        return new SerializedHubMessage(new[] { new SerializedMessage(protocol.Name, buffer) });
     }
 
     // under _lock; false when the message does not fit

@@ -115,7 +115,11 @@ public sealed partial class PostgresBackplane
         }
     }
 
-    // [int64 offset][int32 length][envelope] per message, from start
+    // writers with messages staged by the read being dispatched (the consumer's alone)
+    private readonly List<ConnectionWriter> _staged = new();
+
+    // [int64 offset][int32 length][envelope] per message, from start; a connection's messages
+    // of one read go out in one write
     private void Dispatch(byte[] packed, int start)
     {
         int pos = start, count = 0;
@@ -152,6 +156,9 @@ public sealed partial class PostgresBackplane
             else if (hubs.TryGetValue(envelope.Hub, out var hub))
                 Deliver(hub, envelope);
         }
+        foreach (var writer in _staged)
+            writer.WriteStaged();
+        _staged.Clear();
         if (count > 0)
             Metrics.MessagesReceived.Add(count);
     }
@@ -160,7 +167,7 @@ public sealed partial class PostgresBackplane
     {
         try
         {
-            hub.Deliver(envelope);
+            hub.Deliver(envelope, _staged);
         }
         catch (Exception ex)
         {

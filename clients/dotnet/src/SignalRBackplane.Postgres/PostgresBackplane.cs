@@ -324,8 +324,12 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
 /// <summary>What the backplane needs from a hub's lifetime manager.</summary>
 internal interface IBackplaneHub
 {
-    /// <summary>An envelope of this hub (or of none: results, failures) from the stream; must not block.</summary>
-    void Deliver(in Envelope envelope);
+    /// <summary>
+    /// An envelope of this hub (or of none: results, failures) from the stream; must not block.
+    /// Messages for connections are staged on their writers, which are added to
+    /// <paramref name="staged"/>; the consumer writes them at the end of the read.
+    /// </summary>
+    void Deliver(in Envelope envelope, List<ConnectionWriter> staged);
 
     /// <summary>The registry was lost: register this server's connections and groups of the hub again.</summary>
     Task ReRegisterAsync(CancellationToken ct);

@@ -416,7 +416,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
 
     // ---- delivering what this server reads from the application stream ----
 
-    void IBackplaneHub.Deliver(in Envelope envelope)
+    void IBackplaneHub.Deliver(in Envelope envelope, List<ConnectionWriter> staged)
     {
         var list1 = envelope.List1;
         switch (envelope.Kind)
@@ -432,7 +432,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                     var (message, missing) = Prepare(envelope.Payload);
                     foreach (var c in _targets)
                         if (missing == null || !missing.Contains(c.Protocol))
-                            c.Writer.Write(message);
+                            c.Writer.Stage(message, staged);
                     _targets.Clear();
                     break;
                 }
@@ -444,7 +444,7 @@ public sealed class PostgresHubLifetimeManager<THub> : HubLifetimeManager<THub>,
                         _remoteInvocations[invocationId] = connectionId;
                         var (message, missing) = Prepare(envelope.Payload);
                         if (missing == null || !missing.Contains(c.Protocol))
-                            c.Writer.Write(message);
+                            c.Writer.Stage(message, staged);
                     }
                     break;
                 }

@@ -85,6 +85,64 @@ public sealed class ConnectionWriterTests
         Assert.Empty(aborts);
     }
 
+    [Fact]
+    public async Task MessagesStagedByOneReadGoOutInOneWriteInOrder()
+    {
+        using var client = new TestClient();
+        var writer = new ConnectionWriter(client.Context, 1 << 20, (_, _) => { });
+        var staged = new List<ConnectionWriter>();
+        for (int i = 0; i < 50; i++)
+            writer.Stage(Message(i), staged);
+        Assert.Equal(new[] { writer }, staged);   // listed once, however many messages
+        Assert.Equal(0, client.Flushes);
+        writer.WriteStaged();
+        Assert.Equal(1, client.Flushes);
+        for (int i = 0; i < 50; i++)
+        {
+            var m = Assert.IsType<InvocationMessage>(await client.ReadAsync());
+            Assert.StartsWith($"{i}:", (string) m.Arguments[0]!);
+        }
+        // staging starts afresh
+        writer.WriteStaged();
+        Assert.Equal(1, client.Flushes);
+    }
+
+    [Fact]
+    public async Task ALargeReadGoesOutInWritesOfAtMost64KB()
+    {
+        using var client = new TestClient();
+        var writer = new ConnectionWriter(client.Context, 10_000_000, (_, _) => { });
+        var staged = new List<ConnectionWriter>();
+        for (int i = 0; i < 100; i++)
+            writer.Stage(Message(i, 5_000), staged);   // about 500 KB: 13 or so buffers of up to 64 KB
+        var reading = Task.Run(async () =>
+        {
+            for (int i = 0; i < 100; i++)
+            {
+                var m = Assert.IsType<InvocationMessage>(await client.ReadAsync());
+                Assert.StartsWith($"{i}:", (string) m.Arguments[0]!);
+            }
+        });
+        writer.WriteStaged();
+        await reading;
+        Assert.InRange(client.Flushes, 8, 20);
+    }
+
+    [Fact]
+    public async Task AStatefulReconnectConnectionGetsAWritePerMessage()
+    {
+        // its message buffer numbers writes, and the client numbers messages: they must match
+        using var client = new TestClient(statefulReconnect: true);
+        var writer = new ConnectionWriter(client.Context, 1 << 20, (_, _) => { });
+        var staged = new List<ConnectionWriter>();
+        for (int i = 0; i < 5; i++)
+            writer.Stage(Message(i), staged);
+        Assert.Empty(staged);
+        Assert.Equal(5, client.Flushes);
+        for (int i = 0; i < 5; i++)
+            Assert.StartsWith($"{i}:", (string) Assert.IsType<InvocationMessage>(await client.ReadAsync()).Arguments[0]!);
+    }
+
     private static async Task WaitAborted(TestClient client)
     {
         var aborted = new TaskCompletionSource();

@@ -142,6 +142,22 @@ public sealed class Client : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until <paramref name="count"/> messages arrived (or fails after 10 s); all received, in order.</summary>
+    public async Task<string[]> ReceivedAtLeast(int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            lock (_received)
+                if (_received.Count >= count)
+                    return _received.ToArray();
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !await _arrived.WaitAsync(left))
+                lock (_received)
+                    Assert.Fail($"client {Id} received {_received.Count} of {count} messages: [{string.Join(", ", _received)}]");
+        }
+    }
+
     /// <summary>After the other expectations of a test were met: this message never came.</summary>
     public async Task Never(string message)
     {

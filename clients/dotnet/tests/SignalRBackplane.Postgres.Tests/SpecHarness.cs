@@ -22,13 +22,24 @@ public sealed class TestClient : IDisposable
     private readonly Pipe _toServer = new();
     private readonly JsonHubProtocol _protocol = new();
 
+    private readonly CountingWriter _output;
+
     public HubConnectionContext Context { get; }
 
-    public TestClient(string? userIdentifier = null, bool failWrites = false)
+    /// <summary>Flushes of the server's writes to this client: one per write.</summary>
+    public int Flushes => _output.Flushes;
+
+    // statefulReconnect: the connection carries IStatefulReconnectFeature, as one that negotiated it does
+    public TestClient(string? userIdentifier = null, bool failWrites = false, bool statefulReconnect = false)
     {
+        _output = new CountingWriter(_toClient.Writer);
         var connection = new DefaultConnectionContext(Guid.NewGuid().ToString("N"),
-                                                      new Duplex(_toServer.Reader, _toClient.Writer),
+                                                      new Duplex(_toServer.Reader, _output),
                                                       new Duplex(_toClient.Reader, _toServer.Writer));
+#pragma warning disable CA2252 // a preview interface
+        if (statefulReconnect)
+            connection.Features.Set<Microsoft.AspNetCore.Connections.Abstractions.IStatefulReconnectFeature>(new NoReconnect());
+#pragma warning restore CA2252
         var options = new HubConnectionContextOptions
         {
             KeepAliveInterval = TimeSpan.FromMinutes(5),
@@ -79,9 +90,33 @@ public sealed class TestClient : IDisposable
     public void Dispose()
     {
         Context.Abort();
-        _toClient.Writer.Complete();
+        _output.Complete();
         _toServer.Writer.Complete();
     }
+
+    private sealed class CountingWriter(PipeWriter inner) : PipeWriter
+    {
+        private int _flushes;
+        public int Flushes => Volatile.Read(ref _flushes);
+        public override void Advance(int bytes) => inner.Advance(bytes);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+        public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _flushes);
+            return inner.FlushAsync(cancellationToken);
+        }
+    }
+
+#pragma warning disable CA2252 // a preview interface
+    private sealed class NoReconnect : Microsoft.AspNetCore.Connections.Abstractions.IStatefulReconnectFeature
+    {
+        public void OnReconnected(Func<PipeWriter, Task> notifyOnReconnect) { }
+        public void DisableReconnect() { }
+    }
+#pragma warning restore CA2252
 
     private sealed class Binder : IInvocationBinder
     {

@@ -94,4 +94,21 @@ public sealed class SqlSendTests : IAsyncLifetime
             await Pg.Execute($"DROP TABLE public.{table}; DROP FUNCTION public.{table}_push()");
         }
     }
+
+    [Fact]
+    public async Task ManySendsOfOneTransactionArriveInOrderInEveryProtocol()
+    {
+        // one commit, one read: each server writes a connection's share as one buffer
+        await using var j = await Client.ConnectAsync(_a);
+        await using var m = await Client.ConnectAsync(_a, messagePack: true);
+        await using var jb = await Client.ConnectAsync(_b);
+        string q = $"'{_app}', 'TestHub'";
+        await Pg.Execute($"DO $$ BEGIN FOR i IN 0..29 LOOP PERFORM signalr_bp.send_all({q}, " +
+                         "signalr_bp.json_invocation('m', jsonb_build_array('b' || i))); END LOOP; END $$");
+        var expected = Enumerable.Range(0, 30).Select(i => $"b{i}").ToArray();
+        foreach (var c in new[] { j, m, jb })
+            Assert.Equal(expected, await c.ReceivedAtLeast(30));
+        await j.Never("b30");
+        Assert.Equal(expected, await j.ReceivedAtLeast(30));
+    }
 }
