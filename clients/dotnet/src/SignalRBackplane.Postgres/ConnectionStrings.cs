@@ -10,7 +10,9 @@ namespace SignalRBackplane.Postgres;
 /// Npgsql's default are set to values that bring a server back within about
 /// a second of a promotion; options the user set are kept. Nothing here
 /// needs a session: every call is one statement or one implicit transaction,
-/// and nothing is prepared, so a transaction-mode PgBouncer works.
+/// so a transaction-mode PgBouncer works. Only the send statement is
+/// prepared (PrepareSends), and the sender stops preparing it when a pooler
+/// refuses.
 /// </summary>
 internal static class ConnectionStrings
 {

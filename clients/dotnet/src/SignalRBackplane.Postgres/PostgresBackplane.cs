@@ -23,6 +23,7 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
     private readonly ILogger _logger;
     private readonly NpgsqlDataSource _pool;
     private readonly NpgsqlDataSource _sendSource;
+    private readonly NpgsqlDataSource _sendSourceUnprepared;
     private readonly NpgsqlDataSource _consumerSource;
     private readonly SendQueue _sends;
     private readonly object _hubsLock = new();
@@ -45,7 +46,14 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
         {
             ApplicationName = "signalr_bp sender " + _options.ServerName,
         };
-        _sendSource = NpgsqlDataSource.Create(send);
+        // the same sessions without preparation: the fallback behind a pooler that cannot carry it
+        _sendSourceUnprepared = NpgsqlDataSource.Create(send);
+        if (_options.PrepareSends && send.MaxAutoPrepare == 0)
+        {
+            send.MaxAutoPrepare = 4;
+            send.AutoPrepareMinUsages = 2;
+        }
+        _sendSource = _options.PrepareSends ? NpgsqlDataSource.Create(send) : _sendSourceUnprepared;
         var consume = new NpgsqlConnectionStringBuilder(settings.ConnectionString)
         {
             Pooling = false,                // a session of its own, held for as long as it works
@@ -53,7 +61,7 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
             CommandTimeout = (int) Math.Ceiling(_options.PollWait.TotalSeconds) + 30,
         };
         _consumerSource = NpgsqlDataSource.Create(consume);
-        _sends = new SendQueue(_options, _sendSource, logger, OnSendConnectionError);
+        _sends = new SendQueue(_options, _sendSource, _sendSourceUnprepared, logger, OnSendConnectionError);
     }
 
     /// <summary>The signalr_bp application this server belongs to.</summary>
@@ -148,6 +156,8 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
         await StopAsync(CancellationToken.None);
         await _pool.DisposeAsync();
         await _sendSource.DisposeAsync();
+        if (_sendSourceUnprepared != _sendSource)
+            await _sendSourceUnprepared.DisposeAsync();
         await _consumerSource.DisposeAsync();
         _stopping.Dispose();
     }
@@ -163,6 +173,7 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
     private void OnSendConnectionError()
     {
         _sendSource.Clear();
+        _sendSourceUnprepared.Clear();
         ForgetHostStates();
         CheckRegistrySoon();
     }
@@ -170,7 +181,7 @@ public sealed partial class PostgresBackplane : IHostedService, IAsyncDisposable
     // after a failover the cached "standby" state of the new primary would keep Npgsql away from it
     private void ForgetHostStates()
     {
-        foreach (var source in new[] { _pool, _sendSource, _consumerSource })
+        foreach (var source in new[] { _pool, _sendSource, _sendSourceUnprepared, _consumerSource })
             if (source is NpgsqlMultiHostDataSource multi)
                 multi.ClearDatabaseStates();
     }

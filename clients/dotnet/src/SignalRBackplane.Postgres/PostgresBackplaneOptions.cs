@@ -60,6 +60,17 @@ public sealed class PostgresBackplaneOptions
     /// <summary>A connection whose write does not complete within this time is aborted (SignalR's TransportSendTimeout is 10 s).</summary>
     public TimeSpan ConnectionWriteTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Prepare the send statement on each of the sender's sessions (Npgsql's
+    /// automatic preparation, unless the connection string sets Max Auto
+    /// Prepare): PostgreSQL then skips parsing and planning it per send. A
+    /// transaction-mode pooler that cannot carry prepared statements
+    /// (PgBouncer before 1.21, or max_prepared_statements = 0) fails such a
+    /// statement before it runs; the adapter then logs a warning, stops
+    /// preparing and sends again. False: never prepare.
+    /// </summary>
+    public bool PrepareSends { get; set; } = true;
+
     /// <summary>Most sends in one batched call.</summary>
     public int MaxBatchSize { get; set; } = 256;
 

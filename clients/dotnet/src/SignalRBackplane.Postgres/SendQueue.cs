@@ -30,7 +30,8 @@ internal sealed class SendQueue
 
     private readonly PostgresBackplaneOptions _options;
     private readonly ILogger _logger;
-    private readonly NpgsqlDataSource _source;
+    private NpgsqlDataSource _source;
+    private readonly NpgsqlDataSource _unprepared;
     private readonly Outage _outage;
     private readonly Action _connectionError;
     private readonly Channel<SendItem> _channel = Channel.CreateUnbounded<SendItem>(
@@ -49,11 +50,14 @@ internal sealed class SendQueue
     private long _resent, _appliedOnRetry, _duplicates;
 
     // source: the sender's own pool, so that a restart is always an error here, never a silently fresh connection;
+    // unprepared: the same without statement preparation, used once a pooler refused prepared statements;
     // connectionError: called after a send failed for want of PostgreSQL
-    public SendQueue(PostgresBackplaneOptions options, NpgsqlDataSource source, ILogger logger, Action connectionError)
+    public SendQueue(PostgresBackplaneOptions options, NpgsqlDataSource source, NpgsqlDataSource unprepared,
+                     ILogger logger, Action connectionError)
     {
         _options = options;
         _source = source;
+        _unprepared = unprepared;
         _logger = logger;
         _connectionError = connectionError;
         _outage = new Outage("sender", options.ServerName, logger);
@@ -241,6 +245,17 @@ internal sealed class SendQueue
         {
             appended = await ExecuteAsync(unit).ConfigureAwait(false);
         }
+        catch (PostgresException ex) when (_source != _unprepared && PreparationRefused(ex))
+        {
+            // the statement failed before it ran (its implicit transaction with it): send again, unprepared
+            _logger.LogWarning("the sender of hub server {Server} cannot use prepared statements ({SqlState}: {Message}); " +
+                               "a transaction-mode pooler without support for them? Sending without preparing from now on " +
+                               "(set PrepareSends = false to skip this)", _options.ServerName, ex.SqlState, ex.MessageText);
+            _source = _unprepared;
+            unit.LastError = ex;
+            _resend = true;
+            return false;
+        }
         catch (PostgresException ex) when (!Transient.Is(ex))
         {
             return await RefusedAsync(unit, ex).ConfigureAwait(false);
@@ -348,6 +363,12 @@ internal sealed class SendQueue
         }
         return appended;
     }
+
+    // what a session that lost (or never had) the statement's preparation answers: 26000 (prepared
+    // statement does not exist), 42P05 (already exists), 0A000 "cached plan must not change result type"
+    private static bool PreparationRefused(PostgresException ex) =>
+        ex.SqlState is "26000" or "42P05"
+        || (ex.SqlState == "0A000" && ex.MessageText.Contains("cached plan", StringComparison.Ordinal));
 
     // ---- the buffer ----
 
