@@ -66,6 +66,13 @@ SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[]
 ROLLBACK;
 SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['k4']::bytea[],
 							 '5e2b7a3c-0000-4000-8000-000000000003');
+-- the same key twice in one transaction: the second call appends nothing
+BEGIN;
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['k5']::bytea[],
+							 '5e2b7a3c-0000-4000-8000-000000000004');
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['k5']::bytea[],
+							 '5e2b7a3c-0000-4000-8000-000000000004');
+COMMIT;
 -- async_commit: the transaction commits as with SET LOCAL synchronous_commit = off
 BEGIN;
 SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['a1']::bytea[],
@@ -85,6 +92,9 @@ UPDATE signalr_bp.sent_batch SET sent_at = now() - interval '16 minutes'
  WHERE batch_key = '5e2b7a3c-0000-4000-8000-000000000001';
 SELECT signalr_bp.maintain() >= 0 AS maintained;
 SELECT batch_key FROM signalr_bp.sent_batch ORDER BY 1;
+-- a forgotten key is a new key
+SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all']::signalr_bp.audience[], ARRAY['k6']::bytea[],
+							 '5e2b7a3c-0000-4000-8000-000000000001');
 SELECT try($$SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['bogus'], ARRAY['x'], ARRAY['p']::bytea[])$$);
 SELECT try($$SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['all'], ARRAY[NULL, NULL], ARRAY['p']::bytea[])$$);
 SELECT try($$SELECT signalr_bp.send_batch('chat', 'Chat', ARRAY['group'], ARRAY[NULL], ARRAY['p']::bytea[])$$);

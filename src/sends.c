@@ -13,28 +13,46 @@
  * send_batch with a batch key records (application, key) in the logged
  * table signalr_bp.sent_batch in the same transaction; a retried batch
  * whose key is there appends nothing and returns 0.  A concurrent attempt
- * with the same key waits on the first one's index entry, so exactly one
- * applies.  Only the batch's last envelope carries the key: the batch
+ * with the same key waits for the first one's transaction (a lock on the
+ * key), so exactly one applies.  Only the batch's last envelope carries the key: the batch
  * commits whole or not at all, so a reader that sees the key has seen the
  * batch.
  *
- * Locking: the key insert takes the usual row and index-entry locks of
- * sent_batch; appends take the stream's commit lock at pre-commit.
+ * Locking: the key claim takes a transaction-level advisory-style lock on
+ * (application, hash of the key) and RowExclusiveLock on sent_batch;
+ * appends take the stream's commit lock at pre-commit.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "signalr_bp.h"
+
+/* field4 of the advisory-style LOCKTAG of a batch key ('SC'; a stream's commit lock is 'SB') */
+#define SBP_LOCKTAG_KEY_FIELD4 0x5343
 
 PG_FUNCTION_INFO_V1(sbp_send_all);
 PG_FUNCTION_INFO_V1(sbp_send_connection);
@@ -46,8 +64,6 @@ PG_FUNCTION_INFO_V1(sbp_send_users);
 PG_FUNCTION_INFO_V1(sbp_send_audience);
 PG_FUNCTION_INFO_V1(sbp_send_batch_audiences);
 PG_FUNCTION_INFO_V1(sbp_send_batch_kinds);
-
-static SPIPlanPtr sbp_key_plan = NULL;
 
 /* One send's context: the application, the stream it appends to, the hub. */
 typedef struct SbpSend
@@ -270,39 +286,124 @@ sbp_batch_array(FunctionCallInfo fcinfo, int argno, const char *what, bool nulls
 }
 
 /*
- * Record a batch key for the application; false if it was recorded before
- * (by a committed transaction: a concurrent one with the same key is waited
- * for).
+ * Inserts a row of plain columns, none null, into rel and each of its
+ * indexes (none with expressions or predicates).  Unique indexes are checked
+ * without waiting or raising an error: false when one may already hold the
+ * row's key (the row is in then; the caller deletes it).
+ */
+static bool
+sbp_insert_with_indexes(Relation rel, Datum *values, ItemPointer tid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		nulls[MaxHeapAttributeNumber] = {false};
+	HeapTuple	tup = heap_form_tuple(desc, values, nulls);
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		unique = true;
+
+	simple_heap_insert(rel, tup);
+	*tid = tup->t_self;
+	ExecStoreHeapTuple(tup, slot, false);
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *info = BuildIndexInfo(index);
+		Datum		ivalues[INDEX_MAX_KEYS];
+		bool		inulls[INDEX_MAX_KEYS];
+
+		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
+			elog(ERROR, "index \"%s\" of signalr_bp.sent_batch has expressions",
+				 RelationGetRelationName(index));
+		FormIndexDatum(info, slot, NULL, ivalues, inulls);
+		if (!index_insert(index, ivalues, inulls, &tup->t_self, rel,
+						  info->ii_Unique ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_NO, false, info))
+			unique = unique && !info->ii_Unique;
+		index_close(index, NoLock);
+	}
+	list_free(indexes);
+	ExecDropSingleTupleTableSlot(slot);
+	heap_freetuple(tup);
+	return unique;
+}
+
+/* Is the batch key in sent_batch (committed, or inserted by this transaction)? */
+static bool
+sbp_batch_key_recorded(Relation rel, Oid pkeyid, int32 app_id, pg_uuid_t *key)
+{
+	for (;;)
+	{
+		SnapshotData dirty;
+		ScanKeyData keys[2];
+		SysScanDesc scan;
+		TransactionId wait;
+		bool		found;
+
+		InitDirtySnapshot(dirty);
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(app_id));
+		ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_UUID_EQ, UUIDPGetDatum(key));
+		scan = systable_beginscan(rel, pkeyid, true, &dirty, 2, keys);
+		found = HeapTupleIsValid(systable_getnext(scan));
+		/* a transaction that did not queue on the key's lock: maintain() deleting it */
+		wait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
+		systable_endscan(scan);
+		if (!found || !TransactionIdIsValid(wait))
+			return found;
+		XactLockTableWait(wait, rel, NULL, XLTW_None);
+	}
+}
+
+/*
+ * Records the batch key; false when a committed transaction (or this one)
+ * already did.  What INSERT ... ON CONFLICT DO NOTHING would do, without an
+ * executor round per send (it was a fifth of a send's backend time):
+ * attempts with one key queue on a transaction-level lock on it, and the
+ * holder inserts the row and its index entries itself.  Only when the
+ * primary key reports a possible duplicate (a retry) is the row taken back
+ * and the key looked up.  No privilege check is needed: the row is the
+ * extension's own bookkeeping of a send the caller may make.
  */
 static bool
 sbp_claim_batch_key(SbpSend *send, pg_uuid_t *key)
 {
-	Oid			argtypes[2] = {INT4OID, UUIDOID};
-	Datum		values[2] = {Int32GetDatum(send->app.id), UUIDPGetDatum(key)};
-	Oid			saved_user;
-	int			saved_sec;
-	int			rc;
+	Oid			nsp = get_namespace_oid("signalr_bp", false);
+	Oid			relid = get_relname_relid("sent_batch", nsp);
+	Oid			pkeyid = get_relname_relid("sent_batch_pkey", nsp);
+	Datum		values[3] = {Int32GetDatum(send->app.id), UUIDPGetDatum(key),
+	TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+	LOCKTAG		tag;
+	Relation	rel;
 	bool		claimed;
 
-	sbp_enter_owner(&saved_user, &saved_sec);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (sbp_key_plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("INSERT INTO signalr_bp.sent_batch (app_id, batch_key)"
-									" VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, argtypes);
+	if (!OidIsValid(relid) || !OidIsValid(pkeyid))
+		elog(ERROR, "table signalr_bp.sent_batch or its primary key is missing");
 
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "could not prepare the batch key insert: %s",
-				 SPI_result_code_string(SPI_result));
-		sbp_key_plan = p;
+	/* held to the end of the transaction: a retry waits for the attempt before it */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, hash_bytes(key->data, UUID_LEN),
+						 (uint32) send->app.id, SBP_LOCKTAG_KEY_FIELD4);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
+	rel = table_open(relid, RowExclusiveLock);
+	for (;;)
+	{
+		ItemPointerData tid;
+
+		if (sbp_insert_with_indexes(rel, values, &tid))
+		{
+			claimed = true;
+			break;
+		}
+		/* take the row back, then see whether the key is really there */
+		CommandCounterIncrement();
+		simple_heap_delete(rel, &tid);
+		CommandCounterIncrement();
+		if (sbp_batch_key_recorded(rel, pkeyid, send->app.id, key))
+		{
+			claimed = false;
+			break;
+		}
 	}
-	rc = SPI_execute_plan(sbp_key_plan, values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "batch key insert failed: %s", SPI_result_code_string(rc));
-	claimed = SPI_processed == 1;
-	SPI_finish();
-	sbp_leave_owner(saved_user, saved_sec);
+	table_close(rel, NoLock);
 	return claimed;
 }
 
