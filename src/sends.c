@@ -14,9 +14,9 @@
  * table signalr_bp.sent_batch in the same transaction; a retried batch
  * whose key is there appends nothing and returns 0.  A concurrent attempt
  * with the same key waits for the first one's transaction (a lock on the
- * key), so exactly one applies.  Only the batch's last envelope carries the key: the batch
- * commits whole or not at all, so a reader that sees the key has seen the
- * batch.
+ * key), so exactly one applies.  Only the batch's last envelope carries the
+ * key: the batch commits whole or not at all, so a reader that sees the key
+ * has seen the batch.
  *
  * Locking: the key claim takes a transaction-level advisory-style lock on
  * (application, hash of the key) and RowExclusiveLock on sent_batch;
@@ -369,8 +369,11 @@ sbp_claim_batch_key(SbpSend *send, pg_uuid_t *key)
 	Oid			nsp = get_namespace_oid("signalr_bp", false);
 	Oid			relid = get_relname_relid("sent_batch", nsp);
 	Oid			pkeyid = get_relname_relid("sent_batch_pkey", nsp);
-	Datum		values[3] = {Int32GetDatum(send->app.id), UUIDPGetDatum(key),
-	TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+	/* app_id, batch_key, sent_at (its default, now()) */
+	Datum		values[3] = {
+		Int32GetDatum(send->app.id), UUIDPGetDatum(key),
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())
+	};
 	LOCKTAG		tag;
 	Relation	rel;
 	bool		claimed;
@@ -384,6 +387,8 @@ sbp_claim_batch_key(SbpSend *send, pg_uuid_t *key)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	rel = table_open(relid, RowExclusiveLock);
+	if (RelationGetDescr(rel)->natts != lengthof(values))
+		elog(ERROR, "table signalr_bp.sent_batch does not have the columns this module writes");
 	for (;;)
 	{
 		ItemPointerData tid;
