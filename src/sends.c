@@ -316,9 +316,11 @@ sbp_insert_with_indexes(Relation rel, Datum *values, ItemPointer tid)
 			elog(ERROR, "index \"%s\" of signalr_bp.sent_batch has expressions",
 				 RelationGetRelationName(index));
 		FormIndexDatum(info, slot, NULL, ivalues, inulls);
+		/* the result means something only under UNIQUE_CHECK_PARTIAL (btree says false otherwise) */
 		if (!index_insert(index, ivalues, inulls, &tup->t_self, rel,
-						  info->ii_Unique ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_NO, false, info))
-			unique = unique && !info->ii_Unique;
+						  info->ii_Unique ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_NO, false, info)
+			&& info->ii_Unique)
+			unique = false;
 		index_close(index, NoLock);
 	}
 	list_free(indexes);
