@@ -10,6 +10,7 @@ OBJS = \
 	src/applications.o \
 	src/streams.o \
 	src/segments.o \
+	src/direct_insert.o \
 	src/publish.o \
 	src/fetch.o \
 	src/shmem.o \

@@ -328,26 +328,11 @@ sbp_fast_new_epoch(SbpPending *p)
 static void
 sbp_insert_chunk(SbpPending *p, int slot, int64 first, int64 last, int from, int to)
 {
-	Oid			argtypes[4] = {INT4OID, INT8OID, INT8OID, BYTEAOID};
-	Datum		values[4];
 	bytea	   *data = palloc(VARHDRSZ + (to - from));
-	char		sql[160];
-	int			rc;
 
-	snprintf(sql, sizeof(sql),
-			 "INSERT INTO %s (stream_id, first_offset, last_offset, data)"
-			 " VALUES ($1, $2, $3, $4)", sbp_segment_table(p->durable, slot));
 	SET_VARSIZE(data, VARHDRSZ + (to - from));
 	memcpy(VARDATA(data), p->buf.data + from, to - from);
-	values[0] = Int32GetDatum(p->stream_id);
-	values[1] = Int64GetDatum(first);
-	values[2] = Int64GetDatum(last);
-	values[3] = PointerGetDatum(data);
-	rc = SPI_execute_plan(sbp_plan(sbp_plan_slot(SBP_PLAN_INSERT, p->durable, slot),
-								   sql, 4, argtypes),
-						  values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "chunk insert failed: %s", SPI_result_code_string(rc));
+	sbp_append_chunk(p->durable, slot, p->stream_id, first, last, data);
 	pfree(data);
 }
 
@@ -423,7 +408,7 @@ sbp_flush_one(SbpPending *p)
 	PopActiveSnapshot();
 	slot = view.slots[SBP_SEGMENTS - 1];
 
-	/* SPI wants an outer snapshot for the inserts; pre-commit has none */
+	/* toasting a large chunk may look for an active snapshot; pre-commit has none */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	for (int i = 0; i < p->nmsgs; i++)
 	{

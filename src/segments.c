@@ -39,6 +39,80 @@ sbp_segment_table(bool durable, int slot)
 }
 
 /*
+ * The OIDs of the segment tables and their indexes, looked up once per
+ * backend rather than by name on every read and commit.  Forgotten when any
+ * of them is invalidated (a TRUNCATE by retention too: a cheap look-up
+ * again), so a re-created extension is found.
+ */
+typedef struct SbpSegmentOids
+{
+	Oid			relid;
+	Oid			indexid;
+} SbpSegmentOids;
+
+static SbpSegmentOids sbp_segment_cache[2][SBP_SEGMENTS];
+
+static void
+sbp_segment_oids(bool durable, int slot, Oid *relid, Oid *indexid)
+{
+	SbpSegmentOids *c = &sbp_segment_cache[durable ? 1 : 0][slot];
+
+	if (!OidIsValid(c->relid) || !OidIsValid(c->indexid))
+	{
+		const char *table = sbp_segment_table(durable, slot) + strlen("signalr_bp.");
+		Oid			nsp = get_namespace_oid("signalr_bp", false);
+		char		index_name[NAMEDATALEN];
+
+		snprintf(index_name, sizeof(index_name), "%s_stream_last", table);
+		c->relid = get_relname_relid(table, nsp);
+		c->indexid = get_relname_relid(index_name, nsp);
+		if (!OidIsValid(c->relid) || !OidIsValid(c->indexid))
+		{
+			c->relid = c->indexid = InvalidOid;
+			elog(ERROR, "segment table signalr_bp.%s or its index is missing", table);
+		}
+	}
+	*relid = c->relid;
+	*indexid = c->indexid;
+}
+
+/* Relcache invalidation of relid (InvalidOid: all): drop cached OIDs if ours. */
+void
+sbp_segments_invalidate(Oid relid)
+{
+	for (int d = 0; d < 2; d++)
+		for (int i = 0; i < SBP_SEGMENTS; i++)
+			if (!OidIsValid(relid) || sbp_segment_cache[d][i].relid == relid ||
+				sbp_segment_cache[d][i].indexid == relid)
+			{
+				memset(sbp_segment_cache, 0, sizeof(sbp_segment_cache));
+				return;
+			}
+}
+
+/*
+ * Append the chunk [first, last] of a stream to a segment, without the
+ * executor (direct_insert.c): one heap tuple and one index entry.
+ */
+void
+sbp_append_chunk(bool durable, int slot, int32 stream_id, int64 first, int64 last,
+				 bytea *data)
+{
+	Oid			relid;
+	Oid			indexid;
+	Relation	rel;
+	Datum		values[4] = {
+		Int32GetDatum(stream_id), Int64GetDatum(first), Int64GetDatum(last),
+		PointerGetDatum(data)
+	};
+
+	sbp_segment_oids(durable, slot, &relid, &indexid);
+	rel = table_open(relid, RowExclusiveLock);
+	(void) sbp_insert_direct(rel, values, lengthof(values), NULL);
+	table_close(rel, NoLock);
+}
+
+/*
  * Scan one segment's chunks of a stream with last_offset >= from, in offset
  * order, under the active snapshot, calling fn until it returns false.
  *
@@ -50,10 +124,7 @@ void
 sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
 				SbpChunkFn fn, void *arg)
 {
-	const char *table = sbp_segment_table(durable, slot) + strlen("signalr_bp.");
-	Oid			nsp = get_namespace_oid("signalr_bp", false);
-	char		index_name[NAMEDATALEN];
-	Oid			relid = get_relname_relid(table, nsp);
+	Oid			relid;
 	Oid			indexid;
 	Relation	rel;
 	Relation	index;
@@ -61,11 +132,7 @@ sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
 	SysScanDesc scan;
 	HeapTuple	tup;
 
-	snprintf(index_name, sizeof(index_name), "%s_stream_last", table);
-	indexid = get_relname_relid(index_name, nsp);
-	if (!OidIsValid(relid) || !OidIsValid(indexid))
-		elog(ERROR, "segment table signalr_bp.%s or its index is missing", table);
-
+	sbp_segment_oids(durable, slot, &relid, &indexid);
 	rel = table_open(relid, AccessShareLock);
 	index = index_open(indexid, AccessShareLock);
 	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(stream_id));

@@ -285,50 +285,6 @@ sbp_batch_array(FunctionCallInfo fcinfo, int argno, const char *what, bool nulls
 	return n;
 }
 
-/*
- * Inserts a row of plain columns, none null, into rel and each of its
- * indexes (none with expressions or predicates).  Unique indexes are checked
- * without waiting or raising an error: false when one may already hold the
- * row's key (the row is in then; the caller deletes it).
- */
-static bool
-sbp_insert_with_indexes(Relation rel, Datum *values, ItemPointer tid)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		nulls[MaxHeapAttributeNumber] = {false};
-	HeapTuple	tup = heap_form_tuple(desc, values, nulls);
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
-	List	   *indexes = RelationGetIndexList(rel);
-	ListCell   *lc;
-	bool		unique = true;
-
-	simple_heap_insert(rel, tup);
-	*tid = tup->t_self;
-	ExecStoreHeapTuple(tup, slot, false);
-	foreach(lc, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(lc), RowExclusiveLock);
-		IndexInfo  *info = BuildIndexInfo(index);
-		Datum		ivalues[INDEX_MAX_KEYS];
-		bool		inulls[INDEX_MAX_KEYS];
-
-		if (info->ii_Expressions != NIL || info->ii_Predicate != NIL)
-			elog(ERROR, "index \"%s\" of signalr_bp.sent_batch has expressions",
-				 RelationGetRelationName(index));
-		FormIndexDatum(info, slot, NULL, ivalues, inulls);
-		/* the result means something only under UNIQUE_CHECK_PARTIAL (btree says false otherwise) */
-		if (!index_insert(index, ivalues, inulls, &tup->t_self, rel,
-						  info->ii_Unique ? UNIQUE_CHECK_PARTIAL : UNIQUE_CHECK_NO, false, info)
-			&& info->ii_Unique)
-			unique = false;
-		index_close(index, NoLock);
-	}
-	list_free(indexes);
-	ExecDropSingleTupleTableSlot(slot);
-	heap_freetuple(tup);
-	return unique;
-}
-
 /* Is the batch key in sent_batch (committed, or inserted by this transaction)? */
 static bool
 sbp_batch_key_recorded(Relation rel, Oid pkeyid, int32 app_id, pg_uuid_t *key)
@@ -389,13 +345,11 @@ sbp_claim_batch_key(SbpSend *send, pg_uuid_t *key)
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	rel = table_open(relid, RowExclusiveLock);
-	if (RelationGetDescr(rel)->natts != lengthof(values))
-		elog(ERROR, "table signalr_bp.sent_batch does not have the columns this module writes");
 	for (;;)
 	{
 		ItemPointerData tid;
 
-		if (sbp_insert_with_indexes(rel, values, &tid))
+		if (sbp_insert_direct(rel, values, lengthof(values), &tid))
 		{
 			claimed = true;
 			break;

@@ -130,8 +130,7 @@ enum
 {
 	SBP_PLAN_VIEW,
 	SBP_PLAN_MAX,				/* + 2 * SBP_SEGMENTS per-segment plans */
-	SBP_PLAN_INSERT = SBP_PLAN_MAX + 2 * SBP_SEGMENTS,
-	SBP_PLAN_COUNT = SBP_PLAN_INSERT + 2 * SBP_SEGMENTS
+	SBP_PLAN_COUNT = SBP_PLAN_MAX + 2 * SBP_SEGMENTS
 };
 
 typedef struct SbpStreamView
@@ -151,6 +150,14 @@ extern int64 sbp_probe_head(int32 stream_id, bool durable, const SbpStreamView *
 typedef bool (*SbpChunkFn) (void *arg, int64 first, int64 last, bytea *data);
 extern void sbp_scan_chunks(bool durable, int slot, int32 stream_id, int64 from,
 							SbpChunkFn fn, void *arg);
+extern void sbp_append_chunk(bool durable, int slot, int32 stream_id, int64 first,
+							 int64 last, bytea *data);
+extern void sbp_segments_invalidate(Oid relid);
+
+/* direct_insert.c: a row and its index entries without the executor */
+#include "storage/itemptr.h"
+#include "utils/relcache.h"
+extern bool sbp_insert_direct(Relation rel, Datum *values, int nvalues, ItemPointer tid);
 
 /* shmem.c: per-stream state shared by all backends (only when preloaded) */
 #define SBP_MAX_INFLIGHT 32

@@ -54,6 +54,7 @@ static Oid	sbp_owner = InvalidOid;
 static void
 sbp_relcache_callback(Datum arg, Oid relid)
 {
+	sbp_segments_invalidate(relid);
 	if (relid != InvalidOid && relid != sbp_stream_relid)
 		return;
 	if (sbp_stream_cache)
