@@ -1,6 +1,7 @@
 /*
  * segments.c: what the commit path and the readers ask of the catalog and
- * the segment ring, as cached SPI plans run under the caller's snapshot.
+ * the segment ring: cached SPI plans run under the caller's snapshot, and
+ * chunk appends and scans that go to the segment tables directly.
  *
  * Callers are connected to SPI, run as the extension owner, and have pushed
  * the snapshot they want (a fresh one: see publish.c and fetch.c).  Every
